@@ -1,0 +1,168 @@
+/* The network: a graph of layers built from a config, planned once, then run forward and
+ * backward over mini-batches.
+ *
+ * Memory: all trainable parameters live in one flat buffer (net->params), their gradients in a
+ * second of the same layout (net->grads), and non-trainable state such as batch-norm running
+ * statistics in a third (net->state). Each layer's parameters are a contiguous slice, described
+ * by gn_param entries with PyTorch's names and shapes. Activations and their gradients are
+ * planned before the first step.
+ *
+ * Shapes are NCHW, float32. A vector input of n values is (C=n, H=1, W=1). */
+#ifndef GEMMNET_NET_H
+#define GEMMNET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gn_err;
+struct gn_cfg;
+struct gn_cfg_section;
+
+#define GN_MAX_INPUTS 16
+#define GN_MAX_PARAMS 8
+
+typedef struct gn_shape {
+    int c, h, w;
+} gn_shape;
+
+static inline size_t gn_shape_size(gn_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
+
+typedef enum gn_act {
+    GN_ACT_LINEAR,
+    GN_ACT_RELU,
+    GN_ACT_LEAKY, /* slope 0.1, as darknet */
+    GN_ACT_LOGISTIC,
+    GN_ACT_TANH,
+} gn_act;
+
+/* One named tensor of a layer: a slice of net->params (trainable) or net->state. */
+typedef struct gn_param {
+    char name[32];  /* "weight", "bias", "bn.weight", "bn.running_mean", ... */
+    int trainable;  /* 1: in params/grads/momentum; 0: in state */
+    size_t offset;  /* in floats, from the start of the layer's slice of that buffer */
+    size_t count;
+    int ndim;
+    int shape[4];   /* PyTorch's shape: conv [out,in/groups,kh,kw], linear [out,in] */
+} gn_param;
+
+/* What a forward or backward call may need beyond the layer itself. */
+typedef struct gn_ctx {
+    int batch;          /* images in this mini-batch (<= the planned batch) */
+    int train;          /* 1: training mode (batch statistics, dropout); 0: evaluation */
+    float loss_scale;   /* the loss gradient is multiplied by this (1/batch by default) */
+    float *ws;          /* scratch shared by all layers, net->ws_floats long */
+    uint64_t seed;      /* for layers that draw random numbers (dropout) */
+    uint64_t step;      /* iteration, mixed into seed */
+    int need_dinput;    /* 1: compute the gradient with respect to the net's input too */
+} gn_ctx;
+
+typedef struct gn_layer gn_layer;
+
+/* One table per layer type. */
+typedef struct gn_layer_ops {
+    const char *section; /* the cfg section name that selects this type */
+    /* Reads the section's keys (every key it knows), fills the layer's inputs (in_idx). */
+    int (*parse)(gn_layer *l, struct gn_cfg_section *s, struct gn_err *err);
+    /* Given l->in[] shapes and l->batch: sets l->out, the parameter list, ws/save sizes, FLOPs. */
+    int (*plan)(gn_layer *l, struct gn_err *err);
+    /* Initial values of parameters and state (He/Xavier as PyTorch does). */
+    void (*init)(gn_layer *l, uint64_t seed);
+    void (*forward)(gn_layer *l, const gn_ctx *ctx);
+    /* Adds dL/dx into l->dx[i] (where non-NULL) and dL/dW into l->grads. */
+    void (*backward)(gn_layer *l, const gn_ctx *ctx);
+    void (*destroy)(gn_layer *l);
+} gn_layer_ops;
+
+struct gn_layer {
+    const gn_layer_ops *ops;
+    int index;
+    const char *file; /* where the layer's section is, for messages */
+    int line;
+
+    int n_in;
+    int in_idx[GN_MAX_INPUTS]; /* producing layer, or -1 for the net's input */
+    gn_shape in[GN_MAX_INPUTS];
+    gn_shape out;
+    int batch;                 /* planned (maximum) mini-batch */
+
+    /* Wired by the net (or by a test, to run one layer alone). */
+    const float *x[GN_MAX_INPUTS]; /* inputs, batch x in[i] */
+    float *dx[GN_MAX_INPUTS];      /* their gradients; NULL where none is needed */
+    float *y;                      /* output, batch x out */
+    float *dy;                     /* gradient of the loss with respect to y */
+    float *params, *grads;         /* this layer's slices of the flat buffers */
+    float *state;
+    float *save;                   /* private memory kept from forward for backward */
+
+    gn_param par[GN_MAX_PARAMS];
+    int n_par;
+    size_t n_params;    /* trainable floats */
+    size_t n_state;     /* non-trainable floats */
+    size_t ws_floats;   /* scratch needed during forward/backward */
+    size_t save_floats; /* private memory needed */
+    double flops;       /* forward FLOPs per image (2 per multiply-add) */
+    double flops_bwd;   /* backward FLOPs per image (data + weights) */
+
+    /* Loss layers ([softmax], [cost]): targets set by the net before forward. */
+    int is_loss;
+    const int *labels;    /* class per image (softmax) */
+    const float *targets; /* batch x out values (cost) */
+    double loss;          /* mean over the batch, set by forward */
+
+    void *impl; /* the layer type's own settings, owned by the layer */
+};
+
+/* The registry: the ops for a section name, or NULL. */
+const gn_layer_ops *gn_layer_ops_find(const char *section);
+
+/* Activations, shared by every layer that folds one in. */
+int gn_act_parse(const char *name, gn_act *out);
+const char *gn_act_name(gn_act a);
+
+typedef struct gn_net {
+    struct gn_cfg *cfg; /* not owned */
+    int n_layers;
+    gn_layer *layers;
+    gn_shape in;
+    int batch;          /* planned mini-batch */
+    int loss_layer;     /* index of the last loss layer, or -1 */
+    int n_classes;      /* outputs of the loss layer */
+
+    float *params, *grads, *state;
+    size_t n_params, n_state;
+    float *acts, *dacts;   /* activation arena and its gradient arena */
+    size_t n_acts;
+    float *ws;
+    size_t ws_floats;
+    float *save;
+    size_t n_save;
+
+    float *input;    /* batch x in, filled by the caller */
+    float *dinput;   /* gradient w.r.t. the input (visualization), when asked for */
+    int *labels;     /* batch */
+    float *targets;  /* batch x n_classes, for regression losses */
+    double flops;    /* forward FLOPs per image */
+    double flops_bwd;
+} gn_net;
+
+/* Parses the layer sections of cfg (and net.width/height/channels/inputs), plans shapes for a
+ * mini-batch of `batch` images, allocates every buffer once, and initializes the parameters from
+ * seed. cfg must outlive the net. */
+int gn_net_build(gn_net **out, struct gn_cfg *cfg, int batch, uint64_t seed, struct gn_err *err);
+void gn_net_free(gn_net **net);
+
+/* Forward over the first ctx->batch images of net->input; returns the loss (0 without a loss
+ * layer). */
+double gn_net_forward(gn_net *net, const gn_ctx *ctx);
+/* Backward from the loss layer; accumulates into net->grads (zero them with gn_net_zero_grads). */
+void gn_net_backward(gn_net *net, const gn_ctx *ctx);
+void gn_net_zero_grads(gn_net *net);
+/* A default context for the planned batch. */
+gn_ctx gn_net_ctx(gn_net *net, int train);
+/* The output of the last layer (batch x out). */
+const float *gn_net_output(const gn_net *net);
+gn_shape gn_net_out_shape(const gn_net *net);
+/* "layers.<index>.<name>" for parameter p of layer l. */
+void gn_param_full_name(const gn_layer *l, const gn_param *p, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,120 @@
+#include "core/util.h"
+#include "core/rng.h"
+#include "gemmnet/gemmnet.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <cblas.h>
+
+_Noreturn void gn_assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "gemmnet: internal error: %s:%d: assertion '%s' failed\n", file, line, what);
+    abort();
+}
+
+void *gn_alloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) return NULL;
+    size_t n = count * size;
+    n = (n + 63) & ~(size_t)63;
+    if (n == 0) n = 64;
+    void *p = aligned_alloc(64, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+void gn_free(void *p) { free(p); }
+
+char *gn_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+double gn_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double gn_rng_normal(gn_rng *r)
+{
+    double u1 = gn_rng_uniform(r), u2 = gn_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+int gn_err_set(gn_err *err, int code, const char *fmt, ...)
+{
+    if (!err) return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int gn_err_wrap(gn_err *err, const char *fmt, ...)
+{
+    if (!err) return GN_EINVAL;
+    char prefix[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+const char *gn_status_name(int code)
+{
+    static const char *const names[] = {"ok", "out of memory", "I/O error", "bad format",
+                                        "config error", "shape mismatch", "invalid argument",
+                                        "not supported", "loss is not finite", "interrupted"};
+    if (code < 0 || code >= (int)(sizeof names / sizeof names[0])) return "unknown error";
+    return names[code];
+}
+
+static int g_threads = 0;
+
+void gn_set_threads(int n)
+{
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#else
+    n = 1;
+#endif
+    g_threads = n;
+    openblas_set_num_threads(n);
+}
+
+int gn_get_threads(void)
+{
+    if (g_threads > 0) return g_threads;
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+const char *gn_blas_info(void)
+{
+    static char buf[160];
+    const char *cfg = openblas_get_config();
+    int par = openblas_get_parallel();
+    snprintf(buf, sizeof buf, "%s (%s)", cfg ? cfg : "OpenBLAS",
+             par == 0 ? "sequential" : par == 1 ? "pthreads" : par == 2 ? "openmp" : "?");
+    return buf;
+}
