@@ -53,7 +53,6 @@ typedef struct gn_ctx {
     float *ws;          /* scratch shared by all layers, net->ws_floats long */
     uint64_t seed;      /* for layers that draw random numbers (dropout) */
     uint64_t step;      /* iteration, mixed into seed */
-    int need_dinput;    /* 1: compute the gradient with respect to the net's input too */
 } gn_ctx;
 
 typedef struct gn_layer gn_layer;
@@ -76,8 +75,7 @@ typedef struct gn_layer_ops {
 struct gn_layer {
     const gn_layer_ops *ops;
     int index;
-    const char *file; /* where the layer's section is, for messages */
-    int line;
+    struct gn_cfg_section *sec; /* its config section (keys, and file:line for messages) */
 
     int n_in;
     int in_idx[GN_MAX_INPUTS]; /* producing layer, or -1 for the net's input */
@@ -162,7 +160,24 @@ gn_ctx gn_net_ctx(gn_net *net, int train);
 /* The output of the last layer (batch x out). */
 const float *gn_net_output(const gn_net *net);
 gn_shape gn_net_out_shape(const gn_net *net);
+/* Allocates net->dinput and wires it, so backward also gives dL/d(input) (visualization). */
+int gn_net_enable_dinput(gn_net *net, struct gn_err *err);
+/* Copies the flat buffers in and out: a layer's parameter p as a tensor. */
+float *gn_param_data(const gn_layer *l, const gn_param *p);
 /* "layers.<index>.<name>" for parameter p of layer l. */
 void gn_param_full_name(const gn_layer *l, const gn_param *p, char *buf, size_t n);
+
+/* Central finite differences against backward, for one wired layer: the loss is
+ * L = sum_j r_j y_j (double) with fixed random r, or the layer's own loss for loss layers.
+ * Checks up to max_checks elements of each input and each trainable parameter; points where
+ * the difference quotient moves with the step size (ReLU at 0, pooling ties) are skipped. */
+typedef struct gn_gradcheck {
+    double max_err_dx;  /* worst |a - n| / max(|a|, |n|, 1e-2) over inputs */
+    double max_err_dw;  /* same over parameters */
+    int checked, skipped;
+} gn_gradcheck;
+
+int gn_gradcheck_layer(gn_layer *l, const gn_ctx *ctx, int max_checks, uint64_t seed,
+                       gn_gradcheck *r, struct gn_err *err);
 
 #endif

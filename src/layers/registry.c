@@ -1,0 +1,19 @@
+/* The layer types gemmnet knows, by config section name. One file per layer type. */
+#include "gemmnet/net.h"
+
+#include <string.h>
+
+extern const gn_layer_ops gn_connected_ops;
+extern const gn_layer_ops gn_cost_ops;
+
+static const gn_layer_ops *const registry[] = {
+    &gn_connected_ops,
+    &gn_cost_ops,
+};
+
+const gn_layer_ops *gn_layer_ops_find(const char *section)
+{
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (!strcmp(registry[i]->section, section)) return registry[i];
+    return NULL;
+}

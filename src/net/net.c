@@ -1,0 +1,218 @@
+/* Building a network from a config: parse every layer section, plan shapes and sizes, allocate
+ * the flat buffers once, wire each layer's inputs, outputs and gradients, initialize. */
+#include "gemmnet/gemmnet.h"
+#include "core/util.h"
+
+#include <string.h>
+
+static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
+{
+    gn_cfg_section *s = gn_cfg_section_find(cfg, "net");
+    int rc, inputs;
+    if ((rc = gn_cfg_int(s, "inputs", 0, 0, 1 << 28, &inputs, err))) return rc;
+    if ((rc = gn_cfg_int(s, "channels", inputs ? 1 : 3, 1, 4096, &in->c, err))) return rc;
+    if ((rc = gn_cfg_int(s, "width", inputs ? 1 : 0, 1, 16384, &in->w, err))) return rc;
+    if ((rc = gn_cfg_int(s, "height", inputs ? 1 : 0, 1, 16384, &in->h, err))) return rc;
+    if (inputs) {
+        if (in->w != 1 || in->h != 1)
+            return gn_cfg_error(gn_cfg_kv_find(s, "inputs"), s, err, GN_ECONFIG,
+                                "give either inputs= (a vector) or width/height, not both");
+        in->c = inputs;
+    }
+    if (gn_shape_size(*in) > (size_t)1 << 28)
+        return gn_cfg_error(NULL, s, err, GN_ECONFIG, "input of %dx%dx%d is too large", in->c,
+                            in->h, in->w);
+    return GN_OK;
+}
+
+static void wire(gn_net *net)
+{
+    size_t off = 0, soff = 0, aoff = 0, save_off = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        gn_layer *l = &net->layers[i];
+        l->params = net->params + off;
+        l->grads = net->grads + off;
+        off += l->n_params;
+        l->state = net->state + soff;
+        soff += l->n_state;
+        l->y = net->acts + aoff;
+        l->dy = net->dacts + aoff;
+        aoff += (size_t)net->batch * gn_shape_size(l->out);
+        l->save = l->save_floats ? net->save + save_off : NULL;
+        save_off += l->save_floats;
+        for (int k = 0; k < l->n_in; k++) {
+            int p = l->in_idx[k];
+            l->x[k] = p < 0 ? net->input : net->layers[p].y;
+            l->dx[k] = p < 0 ? net->dinput : net->layers[p].dy;
+        }
+    }
+}
+
+int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *err)
+{
+    *out = NULL;
+    if (batch < 1) return gn_err_set(err, GN_EINVAL, "batch must be at least 1 (got %d)", batch);
+    gn_net *net = calloc(1, sizeof *net);
+    if (!net) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    net->cfg = cfg;
+    net->batch = batch;
+    net->loss_layer = -1;
+    int rc = read_input_shape(cfg, &net->in, err);
+    if (rc) goto fail;
+    if (cfg->n_layers == 0) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s: the config has no layers", cfg->path);
+        goto fail;
+    }
+    net->layers = calloc((size_t)cfg->n_layers, sizeof *net->layers);
+    if (!net->layers) {
+        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < cfg->n_layers; i++) {
+        gn_cfg_section *s = gn_cfg_layer(cfg, i);
+        gn_layer *l = &net->layers[i];
+        net->n_layers = i + 1;
+        l->index = i;
+        l->sec = s;
+        l->batch = batch;
+        l->ops = gn_layer_ops_find(s->name);
+        if (!l->ops) {
+            rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]", s->name);
+            goto fail;
+        }
+        l->n_in = 1;
+        l->in_idx[0] = i - 1;
+        if ((rc = l->ops->parse(l, s, err))) goto fail;
+        if ((rc = gn_cfg_check_unused(s, err))) goto fail;
+        for (int k = 0; k < l->n_in; k++) {
+            int p = l->in_idx[k];
+            GN_ASSERT(p >= -1 && p < i);
+            l->in[k] = p < 0 ? net->in : net->layers[p].out;
+        }
+        if ((rc = l->ops->plan(l, err))) goto fail;
+        if (gn_shape_size(l->out) == 0 || l->out.c < 1 || l->out.h < 1 || l->out.w < 1) {
+            rc = gn_cfg_error(NULL, s, err, GN_ESHAPE,
+                              "the output would be empty (%dx%dx%d): input %dx%dx%d is too "
+                              "small for this layer", l->out.c, l->out.h, l->out.w,
+                              l->in[0].c, l->in[0].h, l->in[0].w);
+            goto fail;
+        }
+        if (l->is_loss) net->loss_layer = i;
+        net->n_params += l->n_params;
+        net->n_state += l->n_state;
+        net->n_acts += (size_t)batch * gn_shape_size(l->out);
+        net->n_save += l->save_floats;
+        net->ws_floats = GN_MAX(net->ws_floats, l->ws_floats);
+        net->flops += l->flops;
+        net->flops_bwd += l->flops_bwd;
+    }
+    net->n_classes = (int)gn_shape_size(net->layers[net->n_layers - 1].out);
+    net->params = gn_alloc(net->n_params, sizeof(float));
+    net->grads = gn_alloc(net->n_params, sizeof(float));
+    net->state = gn_alloc(net->n_state, sizeof(float));
+    net->acts = gn_alloc(net->n_acts, sizeof(float));
+    net->dacts = gn_alloc(net->n_acts, sizeof(float));
+    net->ws = gn_alloc(net->ws_floats, sizeof(float));
+    net->save = gn_alloc(net->n_save, sizeof(float));
+    net->input = gn_alloc((size_t)batch * gn_shape_size(net->in), sizeof(float));
+    net->labels = gn_alloc((size_t)batch, sizeof(int));
+    net->targets = gn_alloc((size_t)batch * (size_t)net->n_classes, sizeof(float));
+    if (!net->params || !net->grads || !net->state || !net->acts || !net->dacts || !net->ws ||
+        !net->save || !net->input || !net->labels || !net->targets) {
+        double mb = 4.0 * (2.0 * (double)net->n_params + (double)net->n_state +
+                           2.0 * (double)net->n_acts + (double)net->ws_floats +
+                           (double)net->n_save) / 1048576.0;
+        rc = gn_err_set(err, GN_ENOMEM, "cannot allocate the network's buffers (%.0f MiB for "
+                        "batch %d)", mb, batch);
+        goto fail;
+    }
+    wire(net);
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].ops->init) net->layers[i].ops->init(&net->layers[i], seed);
+    *out = net;
+    return GN_OK;
+fail:
+    gn_net_free(&net);
+    return rc;
+}
+
+void gn_net_free(gn_net **pnet)
+{
+    if (!pnet || !*pnet) return;
+    gn_net *net = *pnet;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].ops && net->layers[i].ops->destroy)
+            net->layers[i].ops->destroy(&net->layers[i]);
+    free(net->layers);
+    gn_free(net->params);
+    gn_free(net->grads);
+    gn_free(net->state);
+    gn_free(net->acts);
+    gn_free(net->dacts);
+    gn_free(net->ws);
+    gn_free(net->save);
+    gn_free(net->input);
+    gn_free(net->dinput);
+    gn_free(net->labels);
+    gn_free(net->targets);
+    free(net);
+    *pnet = NULL;
+}
+
+int gn_net_enable_dinput(gn_net *net, gn_err *err)
+{
+    if (net->dinput) return GN_OK;
+    net->dinput = gn_alloc((size_t)net->batch * gn_shape_size(net->in), sizeof(float));
+    if (!net->dinput) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    wire(net);
+    return GN_OK;
+}
+
+gn_ctx gn_net_ctx(gn_net *net, int train)
+{
+    gn_ctx c;
+    memset(&c, 0, sizeof c);
+    c.batch = net->batch;
+    c.train = train;
+    c.loss_scale = 1.0f / (float)net->batch;
+    c.ws = net->ws;
+    return c;
+}
+
+double gn_net_forward(gn_net *net, const gn_ctx *ctx)
+{
+    GN_ASSERT(ctx->batch >= 1 && ctx->batch <= net->batch);
+    for (int i = 0; i < net->n_layers; i++) {
+        gn_layer *l = &net->layers[i];
+        if (l->is_loss) {
+            l->labels = net->labels;
+            l->targets = net->targets;
+        }
+        l->ops->forward(l, ctx);
+    }
+    return net->loss_layer >= 0 ? net->layers[net->loss_layer].loss : 0.0;
+}
+
+void gn_net_backward(gn_net *net, const gn_ctx *ctx)
+{
+    GN_ASSERT(net->loss_layer >= 0);
+    memset(net->dacts, 0, net->n_acts * sizeof(float));
+    if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
+    for (int i = net->loss_layer; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], ctx);
+}
+
+void gn_net_zero_grads(gn_net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }
+
+const float *gn_net_output(const gn_net *net) { return net->layers[net->n_layers - 1].y; }
+
+gn_shape gn_net_out_shape(const gn_net *net) { return net->layers[net->n_layers - 1].out; }
+
+float *gn_param_data(const gn_layer *l, const gn_param *p)
+{
+    return (p->trainable ? l->params : l->state) + p->offset;
+}
+
+void gn_param_full_name(const gn_layer *l, const gn_param *p, char *buf, size_t n)
+{
+    snprintf(buf, n, "layers.%d.%s", l->index, p->name);
+}
