@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages gemmnet needs, where missing. Safe to run again.
+# Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
+set -euo pipefail
+pkgs=(meson ninja-build pkg-config gcc libc6-dev
+      libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev)
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=(darknet)   # its classification configs are parsed by the tests
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,38 @@
+/* What the subcommands share: option parsing for the common flags, loading a config with its
+ * --set overrides, and reporting errors. */
+#ifndef GN_CLI_COMMON_H
+#define GN_CLI_COMMON_H
+
+#include "gemmnet/gemmnet.h"
+
+#define CLI_MAX_SETS 256
+
+typedef struct cli_common {
+    const char *config;        /* the positional CONFIG */
+    const char *sets[CLI_MAX_SETS];
+    int set_argpos[CLI_MAX_SETS];
+    int n_sets;
+    int threads;               /* --threads N, 0 = all cores */
+} cli_common;
+
+/* Takes --set K=V / --set=K=V and --threads N from argv[i]; returns how many arguments it
+ * consumed (0: not a common option, -1: error already printed). */
+int cli_take_common(cli_common *c, int argc, char **argv, int i);
+/* Loads c->config and applies the overrides in order. Prints the error and returns NULL. */
+gn_cfg *cli_load_config(const cli_common *c);
+/* Prints "gemmnet: <message>" to stderr; returns 1. */
+int cli_fail(const gn_err *err);
+/* Prints "gemmnet <cmd>: <message>" and the usage hint; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Whether argv[i] is -h/--help. */
+int cli_is_help(const char *arg);
+/* Parses a positive integer argument; prints and returns -1 on error. */
+int cli_parse_int(const char *cmd, const char *flag, const char *v, int lo, int hi);
+/* Human-readable numbers: 1.2M, 3.4G. */
+const char *cli_si(double v, char *buf, int n);
+
+#endif
