@@ -1,6 +1,6 @@
 /* Configuration files in darknet's .cfg format: "[section]" lines, then "key=value" lines; '#'
  * and ';' start comments. The first section is [net] (or [network]); gemmnet's own sections
- * ([data], [eval], [checkpoint]) may appear anywhere; every other section is one layer,
+ * ([data], [train], [eval], [checkpoint]) may appear anywhere; every other section is one layer,
  * numbered from 0 in file order.
  *
  * Every key remembers its file and line, and whether something read it, so that a value of the

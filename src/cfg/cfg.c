@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-static const char *const meta_sections[] = {"net", "data", "eval", "checkpoint", "mpi", NULL};
+static const char *const meta_sections[] = {"net", "data", "train", "eval", "checkpoint", "mpi", NULL};
 
 int gn_cfg_is_meta_section(const char *name)
 {

@@ -1,0 +1,86 @@
+/* The training settings of a config: darknet's [net] keys, and gemmnet's [train], [eval] and
+ * [checkpoint] sections. */
+#include "gemmnet/gemmnet.h"
+#include "gemmnet/train.h"
+
+#include <string.h>
+
+void gn_train_accept_darknet_keys(gn_cfg *cfg)
+{
+    /* Keys of darknet's [net] that have no effect in gemmnet (recurrent nets, its image
+     * counter); augmentation keys are taken by the data module. */
+    static const char *const ignored[] = {"time_steps", "seen", NULL};
+    gn_cfg_accept(gn_cfg_section_find(cfg, "net"), ignored);
+}
+
+int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
+{
+    static const char *const policies[] = {"constant", "step", "steps", "exp", "poly",
+                                           "sigmoid", "random", "cosine", NULL};
+    static const char *const on_error[] = {"stop", "continue", NULL};
+    memset(o, 0, sizeof *o);
+    gn_cfg_section *net = gn_cfg_section_find(cfg, "net");
+    gn_cfg_section *tr = gn_cfg_section_find(cfg, "train");
+    gn_cfg_section *ev = gn_cfg_section_find(cfg, "eval");
+    gn_cfg_section *ck = gn_cfg_section_find(cfg, "checkpoint");
+    gn_schedule *s = &o->sched;
+    int rc, pol, n, adam, seed;
+    double step_f;
+#define TRY(x) if ((rc = (x))) return rc
+    TRY(gn_cfg_int(net, "batch", 1, 1, 1 << 20, &o->batch, err));
+    TRY(gn_cfg_int(net, "subdivisions", 1, 1, 1 << 20, &o->subdivisions, err));
+    if (o->batch % o->subdivisions)
+        return gn_cfg_error(gn_cfg_kv_find(net, "subdivisions"), net, err, GN_ECONFIG,
+                            "batch=%d is not divisible by subdivisions=%d", o->batch,
+                            o->subdivisions);
+    TRY(gn_cfg_i64(net, "max_batches", 0, 0, INT64_MAX / 2, &o->max_batches, err));
+    TRY(gn_cfg_int(net, "epochs", 0, 0, 1 << 24, &o->epochs, err));
+    if (o->max_batches && o->epochs)
+        return gn_cfg_error(gn_cfg_kv_find(net, "epochs"), net, err, GN_ECONFIG,
+                            "give max_batches or epochs, not both");
+    TRY(gn_cfg_float(net, "learning_rate", 0.001, 0, 1e6, &s->lr, err));
+    TRY(gn_cfg_float(net, "learning_rate_min", 0, 0, 1e6, &s->lr_min, err));
+    TRY(gn_cfg_float(net, "momentum", 0.9, 0, 1, &o->momentum, err));
+    TRY(gn_cfg_float(net, "decay", 0.0001, 0, 1, &o->decay, err));
+    TRY(gn_cfg_bool(net, "nesterov", 0, &o->nesterov, err));
+    if (o->nesterov && o->momentum <= 0)
+        return gn_cfg_error(gn_cfg_kv_find(net, "nesterov"), net, err, GN_ECONFIG,
+                            "Nesterov momentum needs momentum > 0");
+    TRY(gn_cfg_bool(net, "adam", 0, &adam, err));
+    if (adam)
+        return gn_cfg_error(gn_cfg_kv_find(net, "adam"), net, err, GN_ENOTSUP,
+                            "Adam is not supported; gemmnet trains with SGD (momentum, nesterov)");
+    TRY(gn_cfg_enum(net, "policy", policies, GN_POLICY_CONSTANT, &pol, err));
+    s->policy = (gn_policy)pol;
+    TRY(gn_cfg_float(net, "gamma", 1, -1e6, 1e6, &s->gamma, err));
+    TRY(gn_cfg_float(net, "power", 4, 0, 1e3, &s->power, err));
+    TRY(gn_cfg_float(net, "scale", 1, 0, 1e6, &s->scale, err));
+    TRY(gn_cfg_float(net, "step", 1, 1, 1e15, &step_f, err));
+    s->step = (int64_t)step_f;
+    TRY(gn_cfg_i64(net, "burn_in", 0, 0, INT64_MAX / 2, &s->burn_in, err));
+    int steps[GN_MAX_STEPS];
+    TRY(gn_cfg_int_list(net, "steps", steps, GN_MAX_STEPS, &s->n_steps, err));
+    for (int i = 0; i < s->n_steps; i++) s->steps[i] = steps[i];
+    TRY(gn_cfg_float_list(net, "scales", s->scales, GN_MAX_STEPS, &n, err));
+    if (s->policy == GN_POLICY_STEPS && n != s->n_steps)
+        return gn_cfg_error(gn_cfg_kv_find(net, gn_cfg_has(net, "scales") ? "scales" : "policy"),
+                            net, err, GN_ECONFIG, "policy=steps needs as many scales (%d) as "
+                            "steps (%d)", n, s->n_steps);
+    for (int i = 1; i < s->n_steps; i++)
+        if (s->steps[i] < s->steps[i - 1])
+            return gn_cfg_error(gn_cfg_kv_find(net, "steps"), net, err, GN_ECONFIG,
+                                "steps must not decrease");
+    TRY(gn_cfg_int(tr, "seed", 1, 0, 2147483647, &seed, err));
+    o->seed = (uint64_t)seed;
+    s->seed = o->seed;
+    TRY(gn_cfg_int(tr, "log_every", 10, 1, 1 << 30, &o->log_every, err));
+    TRY(gn_cfg_i64(ev, "every", 0, 0, INT64_MAX / 2, &o->eval_every, err));
+    TRY(gn_cfg_bool(ev, "epoch", ev && !gn_cfg_has(ev, "every"), &o->eval_epoch, err));
+    TRY(gn_cfg_i64(ck, "every", 0, 0, INT64_MAX / 2, &o->ckpt_every, err));
+    TRY(gn_cfg_float(ck, "minutes", 0, 0, 1e9, &o->ckpt_minutes, err));
+    TRY(gn_cfg_int(ck, "keep", 3, 0, 1 << 20, &o->ckpt_keep, err));
+    TRY(gn_cfg_enum(ck, "on_error", on_error, 0, &o->ckpt_on_error, err));
+#undef TRY
+    if (!o->max_batches && !o->epochs) o->epochs = 1;
+    return GN_OK;
+}
