@@ -155,6 +155,11 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx);
 /* Backward from the loss layer; accumulates into net->grads (zero them with gn_net_zero_grads). */
 void gn_net_backward(gn_net *net, const gn_ctx *ctx);
 void gn_net_zero_grads(gn_net *net);
+/* Backward from an arbitrary layer (visualization: the gradient of one unit with respect to
+ * the input). The caller zeroes the activation gradients with gn_net_zero_dacts, writes the
+ * seed into net->layers[layer].dy, then calls this; layers after `layer` are not run. */
+void gn_net_zero_dacts(gn_net *net);
+void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer);
 /* A default context for the planned batch. */
 gn_ctx gn_net_ctx(gn_net *net, int train);
 /* The output of the last layer (batch x out). */

@@ -193,12 +193,23 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx)
     return net->loss_layer >= 0 ? net->layers[net->loss_layer].loss : 0.0;
 }
 
+void gn_net_zero_dacts(gn_net *net)
+{
+    memset(net->dacts, 0, net->n_acts * sizeof(float));
+    if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
+}
+
+void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
+{
+    GN_ASSERT(layer >= 0 && layer < net->n_layers);
+    for (int i = layer; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], ctx);
+}
+
 void gn_net_backward(gn_net *net, const gn_ctx *ctx)
 {
     GN_ASSERT(net->loss_layer >= 0);
-    memset(net->dacts, 0, net->n_acts * sizeof(float));
-    if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
-    for (int i = net->loss_layer; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], ctx);
+    gn_net_zero_dacts(net);
+    gn_net_backward_from(net, ctx, net->loss_layer);
 }
 
 void gn_net_zero_grads(gn_net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }
