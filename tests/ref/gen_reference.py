@@ -143,8 +143,12 @@ class Net:
                 return (c, 1, 1)
             k = int(kv['size'])
             s = int(kv.get('stride', k))
-            return (c, (h - k) // s + 1, (w - k) // s + 1)
-        if sec in ('shortcut', 'softmax', 'cost'):
+            pad = int(kv.get('padding', 0))
+            return (c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
+        if sec == 'route':
+            ins = [self.shapes[j] for j in self._indexes(i, kv['layers'])]
+            return (sum(s[0] for s in ins), ins[0][1], ins[0][2])
+        if sec in ('shortcut', 'softmax', 'cost', 'activation', 'dropout'):
             return shape
         raise ValueError(sec)
 
@@ -177,11 +181,19 @@ class Net:
                     y = F.adaptive_avg_pool2d(x, 1)
                 else:
                     k = int(kv['size'])
-                    y = F.avg_pool2d(x, k, int(kv.get('stride', k)))
+                    # count_include_pad=True: padded positions count as zeros
+                    y = F.avg_pool2d(x, k, int(kv.get('stride', k)), int(kv.get('padding', 0)))
             elif sec == 'shortcut':
                 j = int(kv['from'])
                 j = i + j if j < 0 else j
                 y = act(x + ys[j], kv.get('activation', 'linear'))
+            elif sec == 'route':
+                y = torch.cat([ys[j] for j in self._indexes(i, kv['layers'])], dim=1)
+            elif sec == 'activation':
+                y = act(x, kv.get('activation', 'linear'))
+            elif sec == 'dropout':
+                assert not train, 'dropout draws random numbers: evaluation mode only'
+                y = x
             elif sec == 'softmax':
                 logits = x.flatten(1)
                 loss = F.cross_entropy(logits, labels)
@@ -195,6 +207,11 @@ class Net:
             ys.append(y)
             x = y
         return loss, ys
+
+    @staticmethod
+    def _indexes(i, text):
+        v = [int(t) for t in text.split(',')]
+        return [i + j if j < 0 else j for j in v]
 
     def _bn(self, i, x, train):
         # F.batch_norm updates the running statistics in place in training mode (momentum 0.1,
@@ -322,6 +339,26 @@ def pool_cases():
         pool('maxpool_3x3_s1_p1', 2, 5, 6, '[maxpool]\nsize=3\nstride=1\npadding=2\n'),
         pool('avgpool_global', 4, 5, 7, '[avgpool]\n', batch=3),
         pool('avgpool_2x2_s2', 3, 6, 8, '[avgpool]\nsize=2\nstride=2\n'),
+        pool('avgpool_3x3_s2_p1', 2, 7, 6, '[avgpool]\nsize=3\nstride=2\npadding=1\n'),
+    ]
+
+
+def graph_cases():
+    # Layer 0 feeds both the shortcut and a route, so its gradient is a sum of two paths.
+    return [
+        ('graph_route_shortcut',
+         dict(cfg='[net]\nwidth=5\nheight=6\nchannels=2\n'
+                  '[activation]\nactivation=tanh\n'
+                  '[maxpool]\nsize=3\nstride=1\npadding=2\n'
+                  '[shortcut]\nfrom=0\nactivation=leaky\n'
+                  '[route]\nlayers=-1,-3\n'
+                  '[connected]\noutput=6\nactivation=logistic\n'
+                  '[route]\nlayers=4\n'
+                  '[softmax]\n', batch=3)),
+        ('graph_dropout_eval',
+         dict(cfg='[net]\ninputs=8\n[connected]\noutput=6\nactivation=relu\n'
+                  '[dropout]\nprobability=0.3\n[connected]\noutput=3\n[cost]\ntype=sse\n',
+              batch=4, train=0)),
     ]
 
 
@@ -406,6 +443,7 @@ GROUPS = {
     'batchnorm': batchnorm_cases,
     'pool': pool_cases,
     'softmax': softmax_cases,
+    'graph': graph_cases,
     'resnet': resnet_cases,
 }
 
