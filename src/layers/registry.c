@@ -12,6 +12,8 @@ extern const gn_layer_ops gn_shortcut_ops;
 extern const gn_layer_ops gn_route_ops;
 extern const gn_layer_ops gn_softmax_ops;
 extern const gn_layer_ops gn_activation_ops;
+extern const gn_layer_ops gn_convolutional_ops;
+extern const gn_layer_ops gn_batchnorm_ops;
 
 static const gn_layer_ops *const registry[] = {
     &gn_connected_ops,
@@ -23,6 +25,8 @@ static const gn_layer_ops *const registry[] = {
     &gn_route_ops,
     &gn_softmax_ops,
     &gn_activation_ops,
+    &gn_convolutional_ops,
+    &gn_batchnorm_ops,
 };
 
 const gn_layer_ops *gn_layer_ops_find(const char *section)
