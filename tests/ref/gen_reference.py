@@ -21,6 +21,8 @@ struct + json). Per case `<c>`:
   <c>/step<s>.grad.layers.<i>.<name>                dL/dW after forward + backward
   <c>/step<s>.state.layers.<i>.<name>               running statistics after that forward
                                                     (in evaluation mode: the initial values)
+  <c>/step<s>.update.layers.<i>.<name>              the SGD change -lr*v (when lr): compared on
+                                                    its own, as weight decay is small beside w
   <c>/step<s>.param.layers.<i>.<name>               parameters after the SGD update (when lr)
 
 SGD is torch.optim.SGD: v = mu*v + g + wd*w; w -= lr*v, applied to every trainable tensor.
@@ -267,10 +269,14 @@ def run_case(name, cfg, batch, train=1, steps=1, lr=None, momentum=0.0, decay=0.
             else:  # in evaluation mode: unchanged
                 tensors[pre + 'state.layers.%d.%s' % (i, n)] = t.detach().clone()
         if opt:
+            before = [t.detach().clone() for t in trainable]
             opt.step()
+            k = 0
             for i, n, t, tr in net.params:
                 if tr:
+                    tensors[pre + 'update.layers.%d.%s' % (i, n)] = t.detach() - before[k]
                     tensors[pre + 'param.layers.%d.%s' % (i, n)] = t.detach().clone()
+                    k += 1
     return tensors, meta
 
 

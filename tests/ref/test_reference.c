@@ -6,7 +6,8 @@
  * whose metadata lists its cases. For each case the net is built from the cfg stored in the
  * file, every parameter and state tensor is loaded from "layers.<i>.<name>", and for each step:
  * forward (loss, every layer's output), backward (dinput, grads), state, and the SGD update
- * (v = mu*v + g + wd*w; w -= lr*v, as torch.optim.SGD) written here by hand.
+ * (v = mu*v + g + wd*w; w -= lr*v, as torch.optim.SGD) written here by hand (the change -lr*v
+ * and the new parameters are both compared).
  *
  * Error per tensor: max|a - b| / max(max|b|, 1e-3), must be <= 1e-4. Every tensor of a case in
  * the file must be compared; one left over is a failure too. */
@@ -98,7 +99,7 @@ static void run_case(const ref_file *f, const char *name)
     gn_err err = {0};
     gn_cfg *cfg = NULL;
     gn_net *net = NULL;
-    float *mom = NULL;
+    float *mom = NULL, *delta = NULL;
     char what[128], full[96];
     int before = check_failures_;
     printf("%s\n", name);
@@ -148,8 +149,9 @@ static void run_case(const ref_file *f, const char *name)
         for (size_t j = 0; j < nt && j < tt->count; j++) net->targets[j] = ref_f32_at(tt, j);
     }
     mom = calloc(net->n_params + 1, sizeof *mom);
-    CHECK(mom != NULL);
-    if (!mom) goto done;
+    delta = calloc(net->n_params + 1, sizeof *delta);
+    CHECK(mom && delta);
+    if (!mom || !delta) goto done;
 
     gn_ctx ctx = gn_net_ctx(net, train);
     for (int s = 0; s < steps; s++) {
@@ -178,17 +180,22 @@ static void run_case(const ref_file *f, const char *name)
             }
         }
         if (lr <= 0) continue;
-        /* torch.optim.SGD (dampening 0, no Nesterov), over every trainable float. */
+        /* torch.optim.SGD (dampening 0, no Nesterov), over every trainable float. The change
+         * is kept apart and compared too: beside w, a wrong weight decay would be invisible. */
         for (size_t j = 0; j < net->n_params; j++) {
             mom[j] = (float)mu * mom[j] + net->grads[j] + (float)wd * net->params[j];
-            net->params[j] -= (float)lr * mom[j];
+            delta[j] = -(float)lr * mom[j];
+            net->params[j] += delta[j];
         }
         for (int i = 0; i < net->n_layers; i++) {
             gn_layer *l = &net->layers[i];
+            size_t base = (size_t)(l->params - net->params);
             for (int k = 0; k < l->n_par; k++) {
                 gn_param *p = &l->par[k];
                 if (!p->trainable) continue;
                 gn_param_full_name(l, p, full, sizeof full);
+                snprintf(what, sizeof what, "step%d.update.%s", s, full);
+                compare(&c, what, delta + base + p->offset, p->count);
                 snprintf(what, sizeof what, "step%d.param.%s", s, full);
                 compare(&c, what, gn_param_data(l, p), p->count);
             }
@@ -204,6 +211,7 @@ done:
     c.failures = check_failures_ - before;
     printf("%s: %s\n", name, c.failures ? "FAILED" : "ok");
     free(mom);
+    free(delta);
     free(c.used);
     gn_net_free(&net);
     gn_cfg_free(&cfg);
