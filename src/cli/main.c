@@ -14,6 +14,9 @@ typedef struct command {
 static const command commands[] = {
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},
+    {"synth", cmd_synth, "generate the built-in data set (JPEGs in the ImageNet layout)"},
+    {"check-data", cmd_check_data, "scan a data set: class counts, sizes, unreadable files"},
+    {"bench-data", cmd_bench_data, "measure the loader: images/s decoded and augmented"},
 };
 
 static void usage(FILE *f)
