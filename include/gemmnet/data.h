@@ -78,7 +78,7 @@ typedef struct gn_loader_stats {
     int64_t failed_files; /* distinct files that failed at least once */
     int64_t batches;      /* batches delivered */
     double wait_s;        /* time gn_loader_next spent waiting for the workers */
-    double work_s;        /* worker time spent decoding and transforming */
+    double work_s;        /* worker CPU time spent decoding and transforming */
 } gn_loader_stats;
 void gn_loader_get_stats(const gn_loader *l, gn_loader_stats *s);
 /* The next not yet reported "path: reason", or NULL. The string lives until the next call. */

@@ -148,9 +148,11 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
 
     gn_box box = {0, 0, w, h};
     if (fn) fn(ctx, w, h, &box);
+    /* 1/8, 2/8 and 4/8 have SIMD IDCTs in libjpeg-turbo; 3/8, 5/8 ... are plain C and slower
+     * than decoding at the next larger SIMD scale */
     int num = 8;
     if (out_w > 0 && out_h > 0)
-        for (int k = 1; k <= 8; k++)
+        for (int k = 1; k < 8; k *= 2)
             if (box.w * k / 8 >= out_w && box.h * k / 8 >= out_h) {
                 num = k;
                 break;

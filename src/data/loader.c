@@ -10,6 +10,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SLOT_FREE = 0, SLOT_WORKING, SLOT_READY };
@@ -58,6 +59,7 @@ struct gn_loader {
     slot *ring;
     int n_slots;
     int64_t base_epoch, base_b, next_seq, consume_seq;
+    double work_s; /* busy time of all workers, under mu */
 
     pthread_mutex_t fail_mu;
     unsigned char *bad;
@@ -167,9 +169,17 @@ static int ensure_perm(gn_loader *l, worker *wk, int64_t epoch)
     return GN_OK;
 }
 
+/* CPU time of the calling thread: busy time that is not inflated by other processes. */
+static double thread_cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void produce(gn_loader *l, worker *wk, int64_t seq, slot *s)
 {
-    double t0 = gn_now();
+    double t0 = thread_cpu_now();
     int64_t e, b;
     batch_pos(l, seq, &e, &b);
     int train = l->split == GN_SPLIT_TRAIN;
@@ -218,7 +228,7 @@ static void produce(gn_loader *l, worker *wk, int64_t seq, slot *s)
         s->decoded++;
     }
     wk->images += s->decoded;
-    wk->work_s += gn_now() - t0;
+    wk->work_s += thread_cpu_now() - t0; /* read by gn_loader_get_stats under l->mu */
 }
 
 static void *worker_main(void *arg)
@@ -235,6 +245,8 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&l->mu);
             produce(l, wk, seq, s);
             pthread_mutex_lock(&l->mu);
+            l->work_s += wk->work_s;
+            wk->work_s = 0;
             s->state = SLOT_READY;
             pthread_cond_broadcast(&l->cv_ready);
         } else {
@@ -510,8 +522,9 @@ void gn_loader_get_stats(const gn_loader *l, gn_loader_stats *s)
     pthread_mutex_lock(&m->fail_mu);
     s->failed_files = l->st.failed_files;
     pthread_mutex_unlock(&m->fail_mu);
-    s->work_s = 0;
-    for (int i = 0; i < l->n_workers; i++) s->work_s += l->w[i].work_s;
+    pthread_mutex_lock(&m->mu);
+    s->work_s = l->work_s;
+    pthread_mutex_unlock(&m->mu);
 }
 
 const char *gn_loader_pop_failure(gn_loader *l)

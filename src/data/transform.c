@@ -60,31 +60,41 @@ void gn_center_box(int w, int h, int resize, int out_w, int out_h, gn_box *b)
     b->h = out_h / fy;
 }
 
-/* Taps of a triangle filter whose support grows with the shrink factor (antialiasing). */
-static int filter_taps(double start, double len, int n_out, int n_in, int *idx, float *wt, int taps)
+/* Taps of a triangle filter whose support grows with the shrink factor (antialiasing). Output o
+ * reads n[o] consecutive source pixels from first[o] with weights wt[o*taps ...]; taps outside
+ * the source are folded onto the edge pixel. */
+static void filter_taps(double start, double len, int n_out, int n_in, int *first, int *n,
+                        float *wt, int taps)
 {
     double scale = len / n_out;
     double support = scale > 1 ? scale : 1;
     for (int o = 0; o < n_out; o++) {
         double c = start + (o + 0.5) * scale - 0.5;
-        int first = (int)floor(c - support) + 1;
+        int lo = (int)floor(c - support) + 1, hi = (int)floor(c + support);
+        if (hi - lo + 1 > taps) hi = lo + taps - 1;
+        int a = GN_MIN(GN_MAX(lo, 0), n_in - 1), b = GN_MIN(GN_MAX(hi, 0), n_in - 1);
+        float *w = wt + (size_t)o * taps;
+        for (int t = 0; t < taps; t++) w[t] = 0;
         double sum = 0;
-        for (int t = 0; t < taps; t++) {
-            int i = first + t;
+        for (int i = lo; i <= hi; i++) {
             double d = fabs(i - c) / support;
             double v = d < 1 ? 1 - d : 0;
-            idx[o * taps + t] = GN_MIN(GN_MAX(i, 0), n_in - 1);
-            wt[o * taps + t] = (float)v;
+            w[GN_MIN(GN_MAX(i, a), b) - a] += (float)v;
             sum += v;
         }
         if (sum <= 0) {
-            /* the centre lies between taps at exact distance 1: take the nearest pixel */
-            wt[o * taps] = 1;
+            /* the centre lies exactly between taps at distance 1: take the nearest pixel */
+            w[GN_MIN(GN_MAX((int)lround(c), a), b) - a] = 1;
             sum = 1;
         }
-        for (int t = 0; t < taps; t++) wt[o * taps + t] = (float)(wt[o * taps + t] / sum);
+        /* drop zero-weight taps at both ends */
+        int s0 = 0, s1 = b - a;
+        while (s0 < s1 && w[s0] == 0) s0++;
+        while (s1 > s0 && w[s1] == 0) s1--;
+        for (int t = 0; t <= s1 - s0; t++) w[t] = (float)(w[s0 + t] / sum);
+        first[o] = a + s0;
+        n[o] = s1 - s0 + 1;
     }
-    return GN_OK;
 }
 
 static int ensure(gn_scratch *s, size_t nf, size_t ni)
@@ -118,28 +128,31 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
     int tx = 2 * (int)ceil(scx > 1 ? scx : 1) + 1;
     int ty = 2 * (int)ceil(scy > 1 ? scy : 1) + 1;
     size_t nwx = (size_t)ow * tx, nwy = (size_t)oh * ty;
-    /* rows of the intermediate (horizontally filtered) image that the vertical pass reads */
-    int ylo = (int)floor(box->y - (scy > 1 ? scy : 1)) - 1, yhi = (int)ceil(box->y + box->h + (scy > 1 ? scy : 1)) + 1;
-    ylo = GN_MAX(ylo, 0);
-    yhi = GN_MIN(yhi, sh - 1);
-    if (yhi < ylo) yhi = ylo;
+    if (ensure(s, nwx + nwy, 2 * ((size_t)ow + oh))) return GN_ENOMEM;
+    float *wx = s->f, *wy = s->f + nwx;
+    int *x0 = s->i, *xn = x0 + ow, *y0 = xn + ow, *yn = y0 + oh;
+    filter_taps(box->x, box->w, ow, sw, x0, xn, wx, tx);
+    filter_taps(box->y, box->h, oh, sh, y0, yn, wy, ty);
+    /* rows of the horizontally filtered image that the vertical pass reads */
+    int ylo = y0[0], yhi = y0[0] + yn[0] - 1;
+    for (int o = 1; o < oh; o++) {
+        ylo = GN_MIN(ylo, y0[o]);
+        yhi = GN_MAX(yhi, y0[o] + yn[o] - 1);
+    }
     int nrows = yhi - ylo + 1;
-    size_t nmid = (size_t)nrows * ow * 3;
-    if (ensure(s, nwx + nwy + nmid, nwx + nwy)) return GN_ENOMEM;
-    float *wx = s->f, *wy = s->f + nwx, *mid = s->f + nwx + nwy;
-    int *ix = s->i, *iy = s->i + nwx;
-    filter_taps(box->x, box->w, ow, sw, ix, wx, tx);
-    filter_taps(box->y, box->h, oh, sh, iy, wy, ty);
-    for (size_t k = 0; k < nwy; k++) iy[k] = GN_MIN(GN_MAX(iy[k], ylo), yhi);
+    size_t row_len = (size_t)ow * 3;
+    if (ensure(s, nwx + nwy + (size_t)nrows * row_len, 0)) return GN_ENOMEM;
+    wx = s->f;
+    wy = s->f + nwx;
+    float *mid = s->f + nwx + nwy;
     for (int r = 0; r < nrows; r++) {
         const unsigned char *row = src + (size_t)(ylo + r) * sw * 3;
-        float *m = mid + (size_t)r * ow * 3;
+        float *m = mid + (size_t)r * row_len;
         for (int o = 0; o < ow; o++) {
-            float a0 = 0, a1 = 0, a2 = 0;
-            const int *ii = ix + (size_t)o * tx;
+            const unsigned char *q = row + (size_t)x0[o] * 3;
             const float *ww = wx + (size_t)o * tx;
-            for (int t = 0; t < tx; t++) {
-                const unsigned char *q = row + (size_t)ii[t] * 3;
+            float a0 = 0, a1 = 0, a2 = 0;
+            for (int t = 0; t < xn[o]; t++, q += 3) {
                 a0 += ww[t] * q[0];
                 a1 += ww[t] * q[1];
                 a2 += ww[t] * q[2];
@@ -150,13 +163,15 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
         }
     }
     for (int o = 0; o < oh; o++) {
-        float *dst = out + (size_t)o * ow * 3;
-        memset(dst, 0, sizeof(float) * (size_t)ow * 3);
-        for (int t = 0; t < ty; t++) {
-            float wt = wy[(size_t)o * ty + t];
-            if (wt == 0) continue;
-            const float *m = mid + (size_t)(iy[(size_t)o * ty + t] - ylo) * ow * 3;
-            for (int k = 0; k < ow * 3; k++) dst[k] += wt * m[k];
+        float *restrict dst = out + (size_t)o * row_len;
+        const float *ww = wy + (size_t)o * ty;
+        const float *restrict m = mid + (size_t)(y0[o] - ylo) * row_len;
+        float w0 = ww[0];
+        for (size_t k = 0; k < row_len; k++) dst[k] = w0 * m[k];
+        for (int t = 1; t < yn[o]; t++) {
+            const float *restrict mt = m + (size_t)t * row_len;
+            float wt = ww[t];
+            for (size_t k = 0; k < row_len; k++) dst[k] += wt * mt[k];
         }
     }
     return GN_OK;
