@@ -145,11 +145,18 @@ static int load_image(gn_loader *l, worker *wk, int64_t epoch, int64_t file, flo
             }
         }
     }
+    /* the common case writes the normalized tensor directly; jitter and gray need a second pass */
+    int direct = l->o.channels == 3 && jit[0] == 1 && jit[1] == 1 && jit[2] == 1;
+    float mul[3] = {1, 1, 1}, add[3] = {0, 0, 0};
+    if (direct) gn_normalize_factors(l->o.mean, l->o.std, mul, add);
+    float *dst = direct ? out : wk->hwc;
     if (gn_resample(wk->patch.px, wk->patch.w, wk->patch.h, &wk->patch.box, l->o.width,
-                    l->o.height, wk->hwc, &wk->scratch))
+                    l->o.height, flip, mul, add, dst, &wk->scratch))
         return gn_err_set(err, GN_ENOMEM, "out of memory resampling");
-    gn_to_tensor(wk->hwc, l->o.width, l->o.height, l->o.channels, flip, jit, l->o.mean, l->o.std,
-                 out);
+    if (!direct) {
+        gn_finish_tensor(dst, l->o.width, l->o.height, l->o.channels, jit, l->o.mean, l->o.std);
+        memcpy(out, dst, sizeof(float) * l->per_img);
+    }
     return GN_OK;
 }
 
@@ -573,10 +580,14 @@ int gn_data_eval_transform(const gn_data_opts *o, const unsigned char *rgb, int 
     gn_box b;
     gn_center_box(w, h, o->eval_resize, o->width, o->height, &b);
     gn_scratch s = {0};
-    float *hwc = malloc(sizeof(float) * 3 * (size_t)o->width * (size_t)o->height);
-    int rc = hwc ? gn_resample(rgb, w, h, &b, o->width, o->height, hwc, &s) : GN_ENOMEM;
-    if (rc == GN_OK) gn_to_tensor(hwc, o->width, o->height, o->channels, 0, NULL, o->mean, o->std, out);
-    free(hwc);
+    const float one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+    float *tmp = malloc(sizeof(float) * 3 * (size_t)o->width * (size_t)o->height);
+    int rc = tmp ? gn_resample(rgb, w, h, &b, o->width, o->height, 0, one, zero, tmp, &s) : GN_ENOMEM;
+    if (rc == GN_OK) {
+        gn_finish_tensor(tmp, o->width, o->height, o->channels, NULL, o->mean, o->std);
+        memcpy(out, tmp, sizeof(float) * (size_t)o->channels * o->width * o->height);
+    }
+    free(tmp);
     gn_scratch_free(&s);
     return rc;
 }

@@ -122,7 +122,7 @@ void gn_scratch_free(gn_scratch *s)
 }
 
 int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int ow, int oh,
-                float *out, gn_scratch *s)
+                int flip, const float mul[3], const float add[3], float *out, gn_scratch *s)
 {
     double scx = box->w / ow, scy = box->h / oh;
     int tx = 2 * (int)ceil(scx > 1 ? scx : 1) + 1;
@@ -140,14 +140,15 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
         yhi = GN_MAX(yhi, y0[o] + yn[o] - 1);
     }
     int nrows = yhi - ylo + 1;
-    size_t row_len = (size_t)ow * 3;
-    if (ensure(s, nwx + nwy + (size_t)nrows * row_len, 0)) return GN_ENOMEM;
+    size_t plane_in = (size_t)nrows * ow, plane_out = (size_t)ow * oh;
+    if (ensure(s, nwx + nwy + 3 * plane_in, 0)) return GN_ENOMEM;
     wx = s->f;
     wy = s->f + nwx;
     float *mid = s->f + nwx + nwy;
+    /* horizontal pass into three planes; a flip just mirrors the output column */
     for (int r = 0; r < nrows; r++) {
         const unsigned char *row = src + (size_t)(ylo + r) * sw * 3;
-        float *m = mid + (size_t)r * row_len;
+        float *m0 = mid + (size_t)r * ow, *m1 = m0 + plane_in, *m2 = m1 + plane_in;
         for (int o = 0; o < ow; o++) {
             const unsigned char *q = row + (size_t)x0[o] * 3;
             const float *ww = wx + (size_t)o * tx;
@@ -157,32 +158,46 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
                 a1 += ww[t] * q[1];
                 a2 += ww[t] * q[2];
             }
-            m[3 * o] = a0;
-            m[3 * o + 1] = a1;
-            m[3 * o + 2] = a2;
+            int d = flip ? ow - 1 - o : o;
+            m0[d] = a0;
+            m1[d] = a1;
+            m2[d] = a2;
         }
     }
-    for (int o = 0; o < oh; o++) {
-        float *restrict dst = out + (size_t)o * row_len;
-        const float *ww = wy + (size_t)o * ty;
-        const float *restrict m = mid + (size_t)(y0[o] - ylo) * row_len;
-        float w0 = ww[0];
-        for (size_t k = 0; k < row_len; k++) dst[k] = w0 * m[k];
-        for (int t = 1; t < yn[o]; t++) {
-            const float *restrict mt = m + (size_t)t * row_len;
-            float wt = ww[t];
-            for (size_t k = 0; k < row_len; k++) dst[k] += wt * mt[k];
+    /* vertical pass, with the per-channel affine map (normalization) folded in */
+    for (int c = 0; c < 3; c++)
+        for (int o = 0; o < oh; o++) {
+            float *restrict dst = out + c * plane_out + (size_t)o * ow;
+            const float *ww = wy + (size_t)o * ty;
+            const float *restrict m = mid + c * plane_in + (size_t)(y0[o] - ylo) * ow;
+            float w0 = ww[0] * mul[c];
+            for (int k = 0; k < ow; k++) dst[k] = w0 * m[k];
+            for (int t = 1; t < yn[o]; t++) {
+                const float *restrict mt = m + (size_t)t * ow;
+                float wt = ww[t] * mul[c];
+                for (int k = 0; k < ow; k++) dst[k] += wt * mt[k];
+            }
+            float ad = add[c];
+            for (int k = 0; k < ow; k++) dst[k] += ad;
         }
-    }
     return GN_OK;
 }
 
 static float clamp255(float v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
 
-void gn_to_tensor(const float *hwc, int w, int h, int channels, int flip, const float jit[3],
-                  const float mean[3], const float std[3], float *chw)
+void gn_normalize_factors(const float mean[3], const float std[3], float mul[3], float add[3])
+{
+    for (int k = 0; k < 3; k++) {
+        mul[k] = 1.0f / (255.0f * std[k]);
+        add[k] = -mean[k] / std[k];
+    }
+}
+
+void gn_finish_tensor(float *chw, int w, int h, int channels, const float jit[3],
+                      const float mean[3], const float std[3])
 {
     size_t plane = (size_t)w * h;
+    float *R = chw, *G = chw + plane, *B = chw + 2 * plane;
     float b = 1, c = 1, sat = 1, gmean = 0;
     int jitter = jit && (jit[0] != 1 || jit[1] != 1 || jit[2] != 1);
     if (jitter) {
@@ -191,41 +206,32 @@ void gn_to_tensor(const float *hwc, int w, int h, int channels, int flip, const 
         sat = jit[2];
         /* contrast blends with the mean gray level of the brightness-adjusted image */
         double sum = 0;
-        for (size_t i = 0; i < plane; i++) {
-            const float *p = hwc + 3 * i;
-            sum += 0.299f * clamp255(b * p[0]) + 0.587f * clamp255(b * p[1]) +
-                   0.114f * clamp255(b * p[2]);
-        }
+        for (size_t i = 0; i < plane; i++)
+            sum += 0.299f * clamp255(b * R[i]) + 0.587f * clamp255(b * G[i]) + 0.114f * clamp255(b * B[i]);
         gmean = (float)(sum / (double)plane);
     }
-    float sc[3], of[3];
-    for (int k = 0; k < 3; k++) {
-        sc[k] = 1.0f / (255.0f * std[k]);
-        of[k] = -mean[k] / std[k];
-    }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const float *p = hwc + 3 * ((size_t)y * w + (flip ? w - 1 - x : x));
-            float r = p[0], g = p[1], bl = p[2];
-            if (jitter) {
-                r = clamp255(b * r);
-                g = clamp255(b * g);
-                bl = clamp255(b * bl);
-                r = clamp255(c * r + (1 - c) * gmean);
-                g = clamp255(c * g + (1 - c) * gmean);
-                bl = clamp255(c * bl + (1 - c) * gmean);
-                float gray = 0.299f * r + 0.587f * g + 0.114f * bl;
-                r = clamp255(sat * r + (1 - sat) * gray);
-                g = clamp255(sat * g + (1 - sat) * gray);
-                bl = clamp255(sat * bl + (1 - sat) * gray);
-            }
-            size_t o = (size_t)y * w + x;
-            if (channels == 1) {
-                chw[o] = (0.299f * r + 0.587f * g + 0.114f * bl) * sc[0] + of[0];
-            } else {
-                chw[o] = r * sc[0] + of[0];
-                chw[plane + o] = g * sc[1] + of[1];
-                chw[2 * plane + o] = bl * sc[2] + of[2];
-            }
+    float mul[3], add[3];
+    gn_normalize_factors(mean, std, mul, add);
+    for (size_t i = 0; i < plane; i++) {
+        float r = R[i], g = G[i], bl = B[i];
+        if (jitter) {
+            r = clamp255(b * r);
+            g = clamp255(b * g);
+            bl = clamp255(b * bl);
+            r = clamp255(c * r + (1 - c) * gmean);
+            g = clamp255(c * g + (1 - c) * gmean);
+            bl = clamp255(c * bl + (1 - c) * gmean);
+            float gray = 0.299f * r + 0.587f * g + 0.114f * bl;
+            r = clamp255(sat * r + (1 - sat) * gray);
+            g = clamp255(sat * g + (1 - sat) * gray);
+            bl = clamp255(sat * bl + (1 - sat) * gray);
         }
+        if (channels == 1) {
+            R[i] = (0.299f * r + 0.587f * g + 0.114f * bl) * mul[0] + add[0];
+        } else {
+            R[i] = r * mul[0] + add[0];
+            G[i] = g * mul[1] + add[1];
+            B[i] = bl * mul[2] + add[2];
+        }
+    }
 }

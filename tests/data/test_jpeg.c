@@ -30,6 +30,15 @@ static double mean_abs_diff(const float *a, const float *b, size_t n)
     return s / (double)n;
 }
 
+static const float one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+
+/* Resampling without flip or normalization. */
+static void rs(const unsigned char *src, int sw, int sh, const gn_box *box, int ow, int oh, float *out,
+               gn_scratch *s)
+{
+    CHECK(gn_resample(src, sw, sh, box, ow, oh, 0, one, zero, out, s) == GN_OK);
+}
+
 static int decode_file(const char *path, gn_region_fn fn, void *ctx, int ow, int oh, int region,
                        gn_patch *p, gn_err *e)
 {
@@ -100,8 +109,8 @@ static void test_reduced_and_region(void)
     float a[100 * 75 * 3], b[100 * 75 * 3];
     CHECK(decode_file(path, full_box, NULL, 100, 75, 0, &red, &e) == GN_OK);
     CHECK_MSG(red.scale_num == 2, "scale %d/8", red.scale_num);
-    gn_resample(full.px, full.w, full.h, &full.box, 100, 75, a, &s);
-    gn_resample(red.px, red.w, red.h, &red.box, 100, 75, b, &s);
+    rs(full.px, full.w, full.h, &full.box, 100, 75, a, &s);
+    rs(red.px, red.w, red.h, &red.box, 100, 75, b, &s);
     double d = mean_abs_diff(a, b, sizeof a / sizeof *a);
     CHECK_MSG(d < 3.0, "reduced vs full: mean abs diff %g", d);
     /* a crop region, decoded alone and at reduced scale */
@@ -110,14 +119,14 @@ static void test_reduced_and_region(void)
     CHECK(decode_file(path, fixed_box, &box, 50, 40, 1, &red, &e) == GN_OK);
     CHECK_MSG(red.scale_num == 2, "scale %d/8", red.scale_num);
     CHECK_MSG(red.w < 100 && red.h < 75, "region %dx%d not cropped", red.w, red.h);
-    gn_resample(full.px, full.w, full.h, &box, 50, 40, c, &s);
-    gn_resample(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
+    rs(full.px, full.w, full.h, &box, 50, 40, c, &s);
+    rs(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
     d = mean_abs_diff(c, c2, sizeof c / sizeof *c);
     CHECK_MSG(d < 3.0, "region vs full: mean abs diff %g", d);
     /* region at full scale too */
     CHECK(decode_file(path, fixed_box, &box, 0, 0, 1, &red, &e) == GN_OK);
     CHECK(red.scale_num == 8 && red.w < w && red.h < h);
-    gn_resample(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
+    rs(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
     d = mean_abs_diff(c, c2, sizeof c / sizeof *c);
     CHECK_MSG(d < 0.5, "full-scale region vs full: mean abs diff %g", d);
     gn_patch_free(&full);
@@ -143,21 +152,34 @@ static void test_geometry(void)
     for (int q = 0; q < 4; q++) {
         gn_box box = {(q & 1) * 32 + 4, (q >> 1) * 32 + 4, 24, 24};
         CHECK(decode_file(path, fixed_box, &box, 8, 8, 1, &p, &e) == GN_OK);
-        gn_resample(p.px, p.w, p.h, &p.box, 8, 8, out, &s);
+        rs(p.px, p.w, p.h, &p.box, 8, 8, out, &s);
         for (int k = 0; k < 3; k++)
-            CHECK_MSG(fabs(out[(4 * 8 + 4) * 3 + k] - col[q][k]) < 20, "quadrant %d channel %d: %g",
-                      q, k, out[(4 * 8 + 4) * 3 + k]);
+            CHECK_MSG(fabs(out[k * 64 + 4 * 8 + 4] - col[q][k]) < 20, "quadrant %d channel %d: %g",
+                      q, k, out[k * 64 + 4 * 8 + 4]);
     }
     /* flip: the left column of the output is the right column of the input */
-    float hwc[4 * 2 * 3] = {0}, chw[3 * 4 * 2];
-    for (int y = 0; y < 2; y++) hwc[(y * 4 + 3) * 3] = 255;
-    const float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
-    gn_to_tensor(hwc, 4, 2, 3, 1, NULL, mean, std, chw);
-    CHECK_NEAR(chw[0], 1.0, 1e-6);
-    CHECK_NEAR(chw[3], 0.0, 1e-6);
-    gn_to_tensor(hwc, 4, 2, 3, 0, NULL, mean, std, chw);
-    CHECK_NEAR(chw[0], 0.0, 1e-6);
-    CHECK_NEAR(chw[3], 1.0, 1e-6);
+    unsigned char src[2 * 4 * 3] = {0};
+    for (int y = 0; y < 2; y++) src[(y * 4 + 3) * 3] = 255;
+    float chw[3 * 4 * 2], chw2[3 * 4 * 2];
+    gn_box whole = {0, 0, 4, 2};
+    CHECK(gn_resample(src, 4, 2, &whole, 4, 2, 1, one, zero, chw, &s) == GN_OK);
+    CHECK_NEAR(chw[0], 255.0, 1e-4);
+    CHECK_NEAR(chw[3], 0.0, 1e-4);
+    CHECK_NEAR(chw[8], 0.0, 1e-4); /* green plane */
+    CHECK(gn_resample(src, 4, 2, &whole, 4, 2, 0, one, zero, chw, &s) == GN_OK);
+    CHECK_NEAR(chw[0], 0.0, 1e-4);
+    CHECK_NEAR(chw[3], 255.0, 1e-4);
+    /* normalization folded into the resampler equals the separate pass */
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    float mul[3], add[3];
+    gn_normalize_factors(mean, std, mul, add);
+    CHECK(gn_resample(img, w, h, &whole, 4, 2, 0, mul, add, chw2, &s) == GN_OK);
+    CHECK(gn_resample(img, w, h, &whole, 4, 2, 0, one, zero, chw, &s) == GN_OK);
+    gn_finish_tensor(chw, 4, 2, 3, NULL, mean, std);
+    double md = 0;
+    for (int i = 0; i < 24; i++) md = fmax(md, fabs(chw[i] - chw2[i]));
+    CHECK_MSG(md < 1e-4, "normalize differs by %g", md);
+    CHECK_NEAR(chw2[0], (255 / 255.0 - mean[0]) / std[0], 1e-2); /* red quadrant */
     /* RandomResizedCrop boxes lie inside the image and respect scale and ratio */
     const float scale[2] = {0.08f, 1}, ratio[2] = {0.75f, 4.0f / 3};
     int bad = 0;
