@@ -152,11 +152,22 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
         for (int o = 0; o < ow; o++) {
             const unsigned char *q = row + (size_t)x0[o] * 3;
             const float *ww = wx + (size_t)o * tx;
-            float a0 = 0, a1 = 0, a2 = 0;
-            for (int t = 0; t < xn[o]; t++, q += 3) {
-                a0 += ww[t] * q[0];
-                a1 += ww[t] * q[1];
-                a2 += ww[t] * q[2];
+            float a0, a1, a2;
+            if (xn[o] == 2) { /* the common cases when enlarging or shrinking a little */
+                a0 = ww[0] * q[0] + ww[1] * q[3];
+                a1 = ww[0] * q[1] + ww[1] * q[4];
+                a2 = ww[0] * q[2] + ww[1] * q[5];
+            } else if (xn[o] == 3) {
+                a0 = ww[0] * q[0] + ww[1] * q[3] + ww[2] * q[6];
+                a1 = ww[0] * q[1] + ww[1] * q[4] + ww[2] * q[7];
+                a2 = ww[0] * q[2] + ww[1] * q[5] + ww[2] * q[8];
+            } else {
+                a0 = a1 = a2 = 0;
+                for (int t = 0; t < xn[o]; t++, q += 3) {
+                    a0 += ww[t] * q[0];
+                    a1 += ww[t] * q[1];
+                    a2 += ww[t] * q[2];
+                }
             }
             int d = flip ? ow - 1 - o : o;
             m0[d] = a0;
