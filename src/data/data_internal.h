@@ -38,9 +38,11 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
                    void *ctx, int out_w, int out_h, int use_region, gn_patch *p, gn_err *err);
 void gn_patch_free(gn_patch *p);
 /* Writes a JPEG from 8-bit pixels with comps = 1 (gray), 3 (RGB) or 4 (CMYK, stored inverted as
- * Adobe applications do, with an Adobe marker). */
+ * Adobe applications do, with an Adobe marker); flags: GN_JPEG_PROGRESSIVE, GN_JPEG_RESTART (a
+ * restart marker after every MCU row). */
+enum { GN_JPEG_PROGRESSIVE = 1, GN_JPEG_RESTART = 2 };
 int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int comps, int quality,
-                  int progressive, gn_err *err);
+                  int flags, gn_err *err);
 /* Reads a whole file into a malloc'ed buffer (*buf reused if *cap is large enough). */
 int gn_read_file(const char *path, unsigned char **buf, size_t *cap, size_t *len, gn_err *err);
 

@@ -234,7 +234,7 @@ int gn_jpeg_load_rgb(const char *path, unsigned char **rgb, int *w, int *h, gn_e
 }
 
 int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int comps, int quality,
-                  int progressive, gn_err *err)
+                  int flags, gn_err *err)
 {
     GN_ASSERT(comps == 1 || comps == 3 || comps == 4);
     if (w <= 0 || h <= 0 || w > 65500 || h > 65500 || quality < 1 || quality > 100)
@@ -259,7 +259,8 @@ int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int c
     cinfo.in_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
-    if (progressive) jpeg_simple_progression(&cinfo);
+    if (flags & GN_JPEG_PROGRESSIVE) jpeg_simple_progression(&cinfo);
+    if (flags & GN_JPEG_RESTART) cinfo.restart_in_rows = 1;
     jpeg_start_compress(&cinfo, TRUE);
     size_t stride = (size_t)w * (size_t)comps;
     while (cinfo.next_scanline < cinfo.image_height) {

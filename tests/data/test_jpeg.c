@@ -252,6 +252,34 @@ static void test_colour_spaces(void)
         for (int i = 0; i < 120 * 80 * 3; i++) s += abs(r1[i] - r2[i]);
         CHECK_MSG(s / (120 * 80 * 3) < 1.0, "progressive differs by %g", s / (120 * 80 * 3));
     }
+    free(r2);
+    /* restart markers, and region decoding across them */
+    r2 = NULL;
+    snprintf(p2, sizeof p2, "%s/restart.jpg", dir);
+    CHECK(gn_jpeg_write(p2, img, 120, 80, 3, 90, GN_JPEG_RESTART, &e) == GN_OK);
+    size_t nb = 0, nrst = 0;
+    unsigned char *bytes = tmp_read(p2, &nb);
+    for (size_t i = 0; bytes && i + 1 < nb; i++) nrst += bytes[i] == 0xFF && bytes[i + 1] >= 0xD0 && bytes[i + 1] <= 0xD7;
+    free(bytes);
+    CHECK_MSG(nrst >= 4, "%zu restart markers", nrst);
+    CHECK(gn_jpeg_load_rgb(p2, &r2, &dw, &dh, &e) == GN_OK);
+    if (r1 && r2) {
+        double s = 0;
+        for (int i = 0; i < 120 * 80 * 3; i++) s += abs(r1[i] - r2[i]);
+        CHECK_MSG(s / (120 * 80 * 3) < 0.5, "restart-marker file differs by %g", s / (120 * 80 * 3));
+    }
+    gn_box box = {60, 40, 40, 30};
+    gn_patch pa = {0}, pb = {0};
+    gn_scratch sc = {0};
+    float fa[3 * 20 * 15], fb[3 * 20 * 15];
+    CHECK(decode_file(path, fixed_box, &box, 20, 15, 1, &pa, &e) == GN_OK);
+    CHECK(decode_file(p2, fixed_box, &box, 20, 15, 1, &pb, &e) == GN_OK);
+    rs(pa.px, pa.w, pa.h, &pa.box, 20, 15, fa, &sc);
+    rs(pb.px, pb.w, pb.h, &pb.box, 20, 15, fb, &sc);
+    CHECK(mean_abs_diff(fa, fb, sizeof fa / sizeof *fa) < 0.5);
+    gn_patch_free(&pa);
+    gn_patch_free(&pb);
+    gn_scratch_free(&sc);
     free(r1);
     free(r2);
     free(img);
