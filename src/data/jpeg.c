@@ -162,13 +162,21 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
     jpeg_start_decompress(&cinfo);
     int ow = (int)cinfo.output_width, oh = (int)cinfo.output_height;
     double sx = (double)ow / w, sy = (double)oh / h;
-    /* the region plus a margin for the resampling filter's support */
+    /* the region plus a margin for the resampling filter's support (which grows with the
+     * shrink factor left after DCT scaling) */
     int x0 = 0, x1 = ow, y0 = 0, y1 = oh;
     if (use_region) {
-        x0 = GN_MAX(0, (int)floor(box.x * sx) - 3);
-        x1 = GN_MIN(ow, (int)ceil((box.x + box.w) * sx) + 3);
-        y0 = GN_MAX(0, (int)floor(box.y * sy) - 3);
-        y1 = GN_MIN(oh, (int)ceil((box.y + box.h) * sy) + 3);
+        int mx = 2, my = 2;
+        if (out_w > 0 && out_h > 0) {
+            mx += (int)ceil(GN_MAX(1.0, box.w * sx / out_w));
+            my += (int)ceil(GN_MAX(1.0, box.h * sy / out_h));
+        } else {
+            mx = my = 3;
+        }
+        x0 = GN_MAX(0, (int)floor(box.x * sx) - mx);
+        x1 = GN_MIN(ow, (int)ceil((box.x + box.w) * sx) + mx);
+        y0 = GN_MAX(0, (int)floor(box.y * sy) - my);
+        y1 = GN_MIN(oh, (int)ceil((box.y + box.h) * sy) + my);
         if (x1 <= x0 || y1 <= y0) {
             x0 = y0 = 0;
             x1 = ow;

@@ -123,6 +123,15 @@ static void test_reduced_and_region(void)
     rs(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
     d = mean_abs_diff(c, c2, sizeof c / sizeof *c);
     CHECK_MSG(d < 3.0, "region vs full: mean abs diff %g", d);
+    /* a small output: 1/8 scale and a shrink factor of about 4 left for the filter */
+    gn_box box2 = {100, 60, 200, 150};
+    float d1[12 * 9 * 3], d2[12 * 9 * 3];
+    CHECK(decode_file(path, fixed_box, &box2, 12, 9, 1, &red, &e) == GN_OK);
+    CHECK_MSG(red.scale_num == 1, "scale %d/8", red.scale_num);
+    rs(full.px, full.w, full.h, &box2, 12, 9, d1, &s);
+    rs(red.px, red.w, red.h, &red.box, 12, 9, d2, &s);
+    d = mean_abs_diff(d1, d2, sizeof d1 / sizeof *d1);
+    CHECK_MSG(d < 3.0, "1/8 region vs full: mean abs diff %g", d);
     /* region at full scale too */
     CHECK(decode_file(path, fixed_box, &box, 0, 0, 1, &red, &e) == GN_OK);
     CHECK(red.scale_num == 8 && red.w < w && red.h < h);

@@ -151,6 +151,41 @@ static void test_val(const char *train, const char *val)
     free(x);
 }
 
+/* channels=1 gives the gray level of the RGB output */
+static void test_gray(const char *train, const char *val)
+{
+    gn_data_opts o;
+    gn_err e = {0};
+    gn_loader *l3 = NULL, *l1 = NULL;
+    opts_for(&o, train, val, 1);
+    for (int k = 0; k < 3; k++) {
+        o.mean[k] = 0;
+        o.std[k] = 1;
+    }
+    CHECK(gn_loader_create(&l3, &o, GN_SPLIT_VAL, B, 1, &e) == GN_OK);
+    o.channels = 1;
+    CHECK(gn_loader_create(&l1, &o, GN_SPLIT_VAL, B, 1, &e) == GN_OK);
+    if (l1 && l3) {
+        float *x3 = malloc(sizeof(float) * B * PER), *x1 = malloc(sizeof(float) * B * W * H);
+        int lab[B], n3 = 0, n1 = 0;
+        CHECK(gn_loader_next(l3, x3, lab, NULL, &n3, &e) == GN_OK);
+        CHECK(gn_loader_next(l1, x1, lab, NULL, &n1, &e) == GN_OK);
+        CHECK(n1 == B && n3 == B);
+        double md = 0;
+        for (int i = 0; i < B; i++)
+            for (int p = 0; p < W * H; p++) {
+                const float *c = x3 + (size_t)i * PER + p;
+                double g = 0.299 * c[0] + 0.587 * c[W * H] + 0.114 * c[2 * W * H];
+                md = fmax(md, fabs(g - x1[(size_t)i * W * H + p]));
+            }
+        CHECK_MSG(md < 1e-5, "gray differs by %g", md);
+        free(x3);
+        free(x1);
+    }
+    gn_loader_free(&l3);
+    gn_loader_free(&l1);
+}
+
 static void copy_file(const char *from, const char *to)
 {
     size_t n = 0;
@@ -321,6 +356,7 @@ int main(void)
     snprintf(val, sizeof val, "%s/val", syn);
     test_determinism(train, val);
     test_val(train, val);
+    test_gray(train, val);
     test_bad_files(train);
     test_table();
     tmp_rmtree(dir);
