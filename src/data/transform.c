@@ -181,15 +181,24 @@ int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int
             float *restrict dst = out + c * plane_out + (size_t)o * ow;
             const float *ww = wy + (size_t)o * ty;
             const float *restrict m = mid + c * plane_in + (size_t)(y0[o] - ylo) * ow;
-            float w0 = ww[0] * mul[c];
-            for (int k = 0; k < ow; k++) dst[k] = w0 * m[k];
-            for (int t = 1; t < yn[o]; t++) {
-                const float *restrict mt = m + (size_t)t * ow;
-                float wt = ww[t] * mul[c];
-                for (int k = 0; k < ow; k++) dst[k] += wt * mt[k];
+            float w0 = ww[0] * mul[c], ad = add[c];
+            /* one pass over dst for the common tap counts: the output is the memory traffic */
+            if (yn[o] == 1) {
+                for (int k = 0; k < ow; k++) dst[k] = w0 * m[k] + ad;
+            } else if (yn[o] == 2) {
+                const float *restrict m1 = m + ow;
+                float w1 = ww[1] * mul[c];
+                for (int k = 0; k < ow; k++) dst[k] = w0 * m[k] + w1 * m1[k] + ad;
+            } else {
+                const float *restrict m1 = m + ow, *restrict m2 = m + 2 * (size_t)ow;
+                float w1 = ww[1] * mul[c], w2 = ww[2] * mul[c];
+                for (int k = 0; k < ow; k++) dst[k] = w0 * m[k] + w1 * m1[k] + w2 * m2[k] + ad;
+                for (int t = 3; t < yn[o]; t++) {
+                    const float *restrict mt = m + (size_t)t * ow;
+                    float wt = ww[t] * mul[c];
+                    for (int k = 0; k < ow; k++) dst[k] += wt * mt[k];
+                }
             }
-            float ad = add[c];
-            for (int k = 0; k < ow; k++) dst[k] += ad;
         }
     return GN_OK;
 }
