@@ -67,7 +67,9 @@ int gn_loader_seek(gn_loader *l, int64_t epoch, int64_t batch_in_epoch);
  * on with epoch+1 after the last full batch. */
 int gn_loader_next(gn_loader *l, float *x, int *labels, float *targets, int *n,
                    struct gn_err *err);
-/* Like gn_loader_next, and also says which batch this was (either pointer may be NULL). */
+/* Like gn_loader_next, and also says which batch this was (either pointer may be NULL). The val
+ * end-of-epoch marker has *batch_out == gn_loader_batches_per_epoch(l); with shards, this tells it
+ * apart from a rank's empty slice of the short last batch (also n = 0). */
 int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
                       int64_t *epoch_out, int64_t *batch_out, struct gn_err *err);
 void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_epoch);

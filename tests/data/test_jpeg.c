@@ -347,6 +347,36 @@ static void test_bad_files(void)
     expect_fail(path, "cannot open");
 }
 
+/* tiny images through the training path: RandomResizedCrop, DCT choice, region, upsampling */
+static void test_tiny(void)
+{
+    unsigned char px[3 * 3 * 2];
+    for (int i = 0; i < 6; i++) px[3 * i] = 200, px[3 * i + 1] = 40, px[3 * i + 2] = 90;
+    int sizes[2][2] = {{1, 1}, {3, 2}};
+    gn_patch p = {0};
+    gn_scratch s = {0};
+    for (int k = 0; k < 2; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/tiny%d.jpg", dir, k);
+        gn_err e = {0};
+        CHECK(gn_jpeg_write(path, px, sizes[k][0], sizes[k][1], 3, 95, 0, &e) == GN_OK);
+        for (int i = 0; i < 20; i++) {
+            gn_rng r = gn_rng_make((uint64_t)i);
+            const float scale[2] = {0.08f, 1}, ratio[2] = {0.75f, 4.0f / 3};
+            gn_box b;
+            gn_rrc_box(&r, sizes[k][0], sizes[k][1], scale, ratio, &b);
+            CHECK(decode_file(path, fixed_box, &b, 16, 12, 1, &p, &e) == GN_OK);
+            float out[3 * 16 * 12];
+            rs(p.px, p.w, p.h, &p.box, 16, 12, out, &s);
+            CHECK_MSG(fabs(out[0] - 200) < 12 && fabs(out[16 * 12 + 100] - 40) < 12 &&
+                      fabs(out[2 * 16 * 12 + 191] - 90) < 12,
+                      "tiny %d: %g %g %g", k, out[0], out[16 * 12 + 100], out[2 * 16 * 12 + 191]);
+        }
+    }
+    gn_patch_free(&p);
+    gn_scratch_free(&s);
+}
+
 static void test_eval_transform(void)
 {
     gn_data_opts o;
@@ -373,6 +403,7 @@ int main(void)
     test_colour_spaces();
     test_bad_files();
     test_eval_transform();
+    test_tiny();
     tmp_rmtree(dir);
     return check_exit();
 }

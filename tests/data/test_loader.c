@@ -147,6 +147,26 @@ static void test_val(const char *train, const char *val)
     /* every epoch of val is the same */
     CHECK(!memcmp(x, x + (size_t)5 * B * PER, sizeof(float) * 4 * B * PER));
     CHECK(!memcmp(x, x + (size_t)10 * B * PER, sizeof(float) * B * PER));
+    /* sharded val: global batches of 4 hold 4,4,4,3 images, so rank 1 of 2 gets 2,2,2,1 (its
+     * share, the same images as the unsharded run), then the end marker */
+    gn_loader *s1 = NULL;
+    CHECK(gn_loader_create(&s1, &o, GN_SPLIT_VAL, 2, 5, &e) == GN_OK);
+    if (s1) {
+        CHECK(gn_loader_set_shard(s1, 1, 2) == GN_OK);
+        float *xs = malloc(sizeof(float) * 2 * PER);
+        int ls[2], sw[5] = {2, 2, 2, 1, 0};
+        for (int i = 0; i < 5; i++) {
+            int n = -1;
+            int64_t eo = -1, bo = -1;
+            CHECK(gn_loader_next_at(s1, xs, ls, NULL, &n, &eo, &bo, &e) == GN_OK);
+            CHECK_MSG(n == sw[i] && bo == i && eo == 0, "shard batch %d: n=%d b=%lld", i, n, (long long)bo);
+            if (i < 4 && n == sw[i])
+                CHECK(!memcmp(xs, x + ((size_t)i * B + 2) * PER, sizeof(float) * (size_t)n * PER));
+        }
+        CHECK(gn_loader_batches_per_epoch(s1) == 4);
+        free(xs);
+        gn_loader_free(&s1);
+    }
     gn_loader_free(&l);
     free(x);
 }
