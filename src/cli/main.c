@@ -14,6 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},
+    {"bench", cmd_bench, "training and inference throughput against batch size and threads"},
 };
 
 static void usage(FILE *f)
