@@ -968,6 +968,7 @@ int cmd_bench(int argc, char **argv)
             p->batch = o.batches[i];
             p->threads = o.threads[k];
             gn_net *pb = NULL;
+            gn_set_threads(p->threads); /* layers size per-thread scratch when planned */
             if (gn_net_plan(&pb, cfg, p->batch, &err)) goto fail;
             p->planned = gn_net_planned_bytes(pb, 1);
             gn_net_free(&pb);
