@@ -41,6 +41,7 @@ static void test_connected(void)
         CHECK_NEAR(gn_net_planned_bytes(net, 0), want - 4.0 * 3340, 0);
     }
     gn_net_free(&net);
+    gn_cfg_free(&cfg);
     /* the plan grows with the batch, linearly here */
     gn_net *n1 = plan_text("[net]\ninputs=100\n[connected]\noutput=30\n[cost]\n", 1, &cfg);
     gn_cfg *cfg2;
