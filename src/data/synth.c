@@ -90,8 +90,12 @@ static void stroke(unsigned char *px, int w, int h, double x0, double y0, double
 /* Draws one image of class cls; returns a malloc'ed RGB buffer. */
 static unsigned char *draw(gn_rng *r, int cls, int min_side, int max_side, int *wo, int *ho)
 {
+    /* Photo-like proportions (aspect 3:4 to 4:3), so that the evaluation transform's centre
+     * crop sees the object as it would in an ImageNet photo. */
     int w = min_side + (int)gn_rng_below(r, (uint64_t)(max_side - min_side + 1));
-    int h = min_side + (int)gn_rng_below(r, (uint64_t)(max_side - min_side + 1));
+    double aspect = exp((2 * gn_rng_uniform(r) - 1) * log(4.0 / 3.0));
+    int h = (int)(w * aspect + 0.5);
+    h = h < min_side ? min_side : h > max_side ? max_side : h;
     unsigned char *px = malloc((size_t)w * h * 3);
     if (!px) return NULL;
     int bg[3], fg[3];
