@@ -29,11 +29,6 @@ void gn_bench_cpu_model(char *buf, size_t n);
 /* Online processors. */
 int gn_bench_cores(void);
 
-/* SGD with momentum and weight decay over n floats, as PyTorch writes it:
- * v = mu*v + g + wd*w; w -= lr*v. */
-void gn_sgd_momentum(float *restrict w, float *restrict v, const float *restrict g, size_t n,
-                     float lr, float mu, float wd);
-
 /* Seconds spent in one layer during one step. */
 typedef struct gn_layer_time {
     double fwd, bwd;   /* the layer's forward and backward calls */

@@ -9,6 +9,8 @@
 #include "core/rng.h"
 #include "core/util.h"
 #include "gemmnet/bench.h"
+#include "gemmnet/data.h"
+#include "gemmnet/train.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -41,7 +43,7 @@ static const char *bench_help =
     "  --sgemm-size N  the sgemm reference's matrix size (default 2048)\n"
     "  --layers        also time every layer's forward and backward (and, inside layers that\n"
     "                  report them, im2col/col2im and sgemm) and print a sorted profile\n"
-    "  --data real     run the configured data loader too (not available yet)\n"
+    "  --data real     each training step also takes its batch from the configured\n                  loader ([data] train=), to show when loading limits training\n"
     "  --csv/--json/--svg FILE   write the results (the JSON carries a machine fingerprint;\n"
     "                  the SVG charts images/s and memory against batch size)\n\n"
     "Exit status: 0 when at least one point ran and none failed (points that do not fit are\n"
@@ -254,6 +256,7 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     float *vel = NULL;
     double *times = NULL;
     gn_layer_time *lt = NULL;
+    gn_loader *loader = NULL;
     int rc = 1, b = o->point_b;
     sgd_hyper h;
     gn_set_threads(o->point_t);
@@ -286,17 +289,36 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     for (int i = 0; i < b; i++) net->labels[i] = (int)gn_rng_below(&r, (uint64_t)net->n_classes);
     for (size_t i = 0; i < (size_t)b * (size_t)net->n_classes; i++)
         net->targets[i] = (float)(2 * gn_rng_uniform(&r) - 1);
+    if (o->data_real) {
+        gn_data_opts d;
+        if (gn_data_opts_parse(&d, cfg, &err)) goto done;
+        if (!gn_loader_has_split(&d, GN_SPLIT_TRAIN)) {
+            gn_err_set(&err, GN_ECONFIG, "--data real needs [data] train= in the config (or "
+                       "--set data.train=DIR)");
+            goto done;
+        }
+        if (gn_loader_create(&loader, &d, GN_SPLIT_TRAIN, b, 1, &err)) goto done;
+        if (gn_loader_classes(loader) != net->n_classes) {
+            gn_err_set(&err, GN_ESHAPE, "the data has %d classes, the network outputs %d",
+                       gn_loader_classes(loader), net->n_classes);
+            goto done;
+        }
+    }
     gn_ctx ctx = gn_net_ctx(net, 1);
     ctx.seed = 1;
     double tt[3], ti[3];
     for (int it = -o->warmup; it < o->iters; it++) {
         double t0 = gn_now();
         ctx.step = (uint64_t)(it + o->warmup);
+        if (loader) {
+            int n = 0;
+            if (gn_loader_next(loader, net->input, net->labels, NULL, &n, &err)) goto done;
+        }
         gn_net_zero_grads(net);
         gn_net_forward(net, &ctx);
         gn_net_backward(net, &ctx);
-        gn_sgd_momentum(net->params, vel, net->grads, net->n_params, (float)h.lr, (float)h.mu,
-                        (float)h.wd);
+        gn_sgd_step(net->params, vel, net->grads, net->n_params, (float)h.lr, (float)h.mu,
+                    (float)h.wd, 0);
         if (it >= 0) times[it] = gn_now() - t0;
     }
     summarize(times, o->iters, tt);
@@ -315,8 +337,8 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
             update += gn_now() - t0;
             gn_net_step_timed(net, &ctx, 1, lt);
             t0 = gn_now();
-            gn_sgd_momentum(net->params, vel, net->grads, net->n_params, (float)h.lr,
-                            (float)h.mu, (float)h.wd);
+            gn_sgd_step(net->params, vel, net->grads, net->n_params, (float)h.lr, (float)h.mu,
+                        (float)h.wd, 0);
             update += gn_now() - t0;
         }
         for (int i = 0; i < net->n_layers; i++) {
@@ -335,6 +357,7 @@ done:
     free(lt);
     free(times);
     gn_free(vel);
+    gn_loader_free(&loader);
     gn_net_free(&net);
     return rc;
 }
@@ -363,6 +386,10 @@ static int run_child(const bench_opts *o, point *p, int n_layers)
     args[n++] = "--warmup";
     args[n++] = warm;
     if (o->layers) args[n++] = "--layers";
+    if (o->data_real) {
+        args[n++] = "--data";
+        args[n++] = "real";
+    }
     args[n] = NULL;
 
     int fd[2];
@@ -933,11 +960,6 @@ int cmd_bench(int argc, char **argv)
     run_info ri;
     memset(&ri, 0, sizeof ri);
     int n_pts = o.n_batches * o.n_threads, ran = 0, failed = 0;
-    if (o.data_real) {
-        fprintf(stderr, "gemmnet bench: --data real is not available yet: the data loader has "
-                "not landed in this build; use --data synthetic (the default)\n");
-        goto done;
-    }
     ri.config = o.c.config;
     ri.cores = gn_bench_cores();
     for (int k = 0; k < o.n_threads; k++) /* 0 means all cores: name the real count */

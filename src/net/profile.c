@@ -122,19 +122,6 @@ int gn_bench_cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-/* w:(n) v:(n) g:(n) */
-void gn_sgd_momentum(float *restrict w, float *restrict v, const float *restrict g, size_t n,
-                     float lr, float mu, float wd)
-{
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-#endif
-    for (size_t i = 0; i < n; i++) {
-        v[i] = mu * v[i] + g[i] + wd * w[i];
-        w[i] -= lr * v[i];
-    }
-}
-
 double gn_net_step_timed(gn_net *net, const gn_ctx *ctx, int backward, gn_layer_time *t)
 {
     GN_ASSERT(ctx->batch >= 1 && ctx->batch <= net->batch);

@@ -227,13 +227,13 @@ int main(void)
     CHECK(out && strstr(out, "\n1,1,1,") && strstr(out, "\n100000,1,0,"));
     free(out);
     remove(path);
-    /* Usage errors are status 2; --data real says it is not available. */
+    /* Usage errors are status 2; --data real without a [data] section says what is missing. */
     CHECK(bench("--max-mem lots") == 2);
     CHECK(bench("--batch 0") == 2);
     CHECK(bench("--data real --batch 1") == 1);
     snprintf(path, sizeof path, "%s/out.txt", dir);
     out = slurp(path);
-    CHECK(out && strstr(out, "not available yet"));
+    CHECK(out && strstr(out, "needs [data] train="));
     free(out);
     remove(path);
     snprintf(path, sizeof path, "%s/net.cfg", dir);

@@ -2,6 +2,7 @@
  * measuring helpers of gemmnet/bench.h. */
 #include "check.h"
 #include "gemmnet/bench.h"
+#include "gemmnet/train.h"
 
 #include <string.h>
 
@@ -73,7 +74,7 @@ static void test_sgd(void)
     /* v = mu*v + g + wd*w; w -= lr*v */
     float w[3] = {1.0f, -2.0f, 0.5f}, v[3] = {0.1f, 0.0f, -0.2f};
     const float g[3] = {0.5f, 1.0f, -1.0f};
-    gn_sgd_momentum(w, v, g, 3, 0.1f, 0.9f, 0.01f);
+    gn_sgd_step(w, v, g, 3, 0.1f, 0.9f, 0.01f, 0);
     CHECK_NEAR(v[0], 0.09 + 0.5 + 0.01, 1e-6);
     CHECK_NEAR(v[1], 0.0 + 1.0 - 0.02, 1e-6);
     CHECK_NEAR(v[2], -0.18 - 1.0 + 0.005, 1e-6);
