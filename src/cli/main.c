@@ -14,6 +14,9 @@ typedef struct command {
 static const command commands[] = {
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},
+    {"synth", cmd_synth, "write the built-in synthetic data set"},
+    {"check-data", cmd_check_data, "decode and check every image of a data set"},
+    {"bench-data", cmd_bench_data, "measure data-loading throughput"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,111 @@
+/* The data pipeline: JPEG folders, list files and CSV tables -> batches of float32 NCHW tensors.
+ *
+ * Every random choice (shuffle order, crop, flip, colour jitter) is a pure function of
+ * (seed, epoch, sample index), so the batches do not depend on the number of worker threads or on
+ * their timing, and a run resumed with gn_loader_seek sees exactly the batches it would have seen.
+ * Unreadable files are skipped and replaced by the next readable sample in dataset order, so
+ * batches stay full; each failure is reported once through gn_loader_pop_failure. */
+#ifndef GEMMNET_DATA_H
+#define GEMMNET_DATA_H
+
+#include <stdint.h>
+
+struct gn_cfg;
+struct gn_err;
+
+#define GN_DATA_PATH_MAX 4096
+
+typedef struct gn_data_opts {
+    /* sources, resolved against the config file's directory; "" when not configured */
+    char train[GN_DATA_PATH_MAX];
+    char val[GN_DATA_PATH_MAX];
+    char classes[GN_DATA_PATH_MAX];
+    /* input geometry from [net]: C x H x W, or a vector of `inputs` values (C=inputs, H=W=1) */
+    int channels, height, width;
+    int inputs;          /* > 0 for vector input */
+    int targets;         /* > 0: the last `targets` CSV columns are regression targets */
+    int workers;         /* decoding threads; 0 = auto */
+    int prefetch;        /* batches in the ring */
+    float scale[2];      /* RandomResizedCrop area range */
+    float ratio[2];      /* RandomResizedCrop aspect range */
+    int flip;            /* random horizontal flip */
+    float jitter[3];     /* brightness, contrast, saturation; 0 = off */
+    float mean[3], std[3]; /* in 0..1 units */
+    int eval_resize;     /* shorter side before the centre crop */
+    double max_bad_fraction;
+    int64_t max_pixels;  /* refuse JPEG headers claiming more pixels than this */
+} gn_data_opts;
+
+/* Defaults (ImageNet mean/std, scale 0.08..1, ...) with no sources and a 3x224x224 input. */
+void gn_data_opts_default(gn_data_opts *o);
+/* Reads [data] and the input geometry (width/height/channels or inputs) from [net]; every key
+ * read is marked used. Also accepts darknet's [net] augmentation keys, which are ignored. */
+int gn_data_opts_parse(gn_data_opts *o, struct gn_cfg *cfg, struct gn_err *err);
+
+enum { GN_SPLIT_TRAIN = 0, GN_SPLIT_VAL = 1 };
+
+typedef struct gn_loader gn_loader;
+
+/* batch = images per call; seed for shuffling/augmentation; split selects train (shuffle +
+ * augment, full batches) or val (dataset order, eval transform, short last batch). */
+int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batch, uint64_t seed,
+                     struct gn_err *err);
+int gn_loader_has_split(const gn_data_opts *o, int split);
+int64_t gn_loader_size(const gn_loader *l);
+int gn_loader_classes(const gn_loader *l);            /* 0 for regression */
+const char *gn_loader_class_name(const gn_loader *l, int k);
+int64_t gn_loader_batches_per_epoch(const gn_loader *l);
+/* Data-parallel: this loader returns only rank's contiguous share (batch images) of each global
+ * batch of batch*nranks images, in the same global order as one process would use. Call before
+ * the first gn_loader_next (or seek afterwards). */
+int gn_loader_set_shard(gn_loader *l, int rank, int nranks);
+/* The next batch produced is (epoch, batch_in_epoch). */
+int gn_loader_seek(gn_loader *l, int64_t epoch, int64_t batch_in_epoch);
+/* Fills x (batch*C*H*W), labels (batch; may be NULL for regression) or targets
+ * (batch*targets; may be NULL for classification). *n = images delivered: val's last batch is
+ * short, and n = 0 marks the end of a val epoch (the next call starts the next epoch). Train goes
+ * on with epoch+1 after the last full batch. */
+int gn_loader_next(gn_loader *l, float *x, int *labels, float *targets, int *n,
+                   struct gn_err *err);
+/* Like gn_loader_next, and also says which batch this was (either pointer may be NULL). */
+int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
+                      int64_t *epoch_out, int64_t *batch_out, struct gn_err *err);
+void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_epoch);
+
+typedef struct gn_loader_stats {
+    int64_t decoded;      /* images decoded and transformed (batches delivered so far) */
+    int64_t failed;       /* decode attempts that failed */
+    int64_t failed_files; /* distinct files that failed at least once */
+    int64_t batches;      /* batches delivered */
+    double wait_s;        /* time gn_loader_next spent waiting for the workers */
+    double work_s;        /* worker time spent decoding and transforming */
+} gn_loader_stats;
+void gn_loader_get_stats(const gn_loader *l, gn_loader_stats *s);
+/* The next not yet reported "path: reason", or NULL. The string lives until the next call. */
+const char *gn_loader_pop_failure(gn_loader *l);
+void gn_loader_free(gn_loader **l);
+
+/* Decode one JPEG file to 8-bit RGB (malloc'ed, w*h*3), refusing headers of more than
+ * 100e6 pixels before allocating. */
+int gn_jpeg_load_rgb(const char *path, unsigned char **rgb, int *w, int *h, struct gn_err *err);
+/* Write 8-bit RGB as a baseline JPEG of the given quality (1..100). */
+int gn_jpeg_save_rgb(const char *path, const unsigned char *rgb, int w, int h, int quality,
+                     struct gn_err *err);
+/* Eval transform of one decoded RGB image (resize shorter side to eval_resize, centre crop to
+ * height x width, normalize) into out (channels*height*width floats). */
+int gn_data_eval_transform(const gn_data_opts *o, const unsigned char *rgb, int w, int h,
+                           float *out);
+
+/* The built-in data set: DIR/train/<class>/NAME.JPEG, DIR/val/<class>/NAME.JPEG, DIR/classes.txt and
+ * DIR/.complete (written last). Counts are per class. */
+typedef struct gn_synth_opts {
+    int classes;             /* 1..10 */
+    int train, val;          /* images per class */
+    uint64_t seed;
+    int min_side, max_side;  /* image sides are drawn from this range (default 150..500) */
+} gn_synth_opts;
+void gn_synth_opts_default(gn_synth_opts *o);
+int gn_synth(const char *dir, const gn_synth_opts *o, struct gn_err *err);
+const char *gn_synth_class_name(int k);
+
+#endif

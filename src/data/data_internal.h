@@ -1,0 +1,97 @@
+/* Internal parts of the data pipeline, shared by the loader, the CLI tools and the tests. */
+#ifndef GN_DATA_INTERNAL_H
+#define GN_DATA_INTERNAL_H
+
+#include "gemmnet/data.h"
+#include "gemmnet/gemmnet.h"
+#include "core/rng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- JPEG decoding (jpeg.c) ---- */
+
+/* A region of the original image, in original pixel units (may be fractional). */
+typedef struct gn_box {
+    double x, y, w, h;
+} gn_box;
+
+/* Called with the image size from the header; fills the region to decode. */
+typedef void (*gn_region_fn)(void *ctx, int w, int h, gn_box *box);
+
+/* A decoded patch: 8-bit RGB rows of w*3 bytes; box is the requested region in the patch's
+ * pixel coordinates (after DCT scaling and region cropping). The buffer is reused between calls. */
+typedef struct gn_patch {
+    unsigned char *px;
+    size_t cap;
+    int w, h;
+    int src_w, src_h;   /* the original image size */
+    int scale_num;      /* DCT scaling used: scale_num/8 */
+    gn_box box;
+} gn_patch;
+
+/* Decodes the region chosen by fn (NULL: the whole image) from a JPEG in memory, at the
+ * smallest DCT scale that keeps the region at least out_w x out_h (0: full scale), decoding only
+ * the rows and iMCU columns the region needs (region != whole). Refuses headers of more than
+ * max_pixels before allocating. GN_EFORMAT for anything that is not a readable JPEG. */
+int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn_region_fn fn,
+                   void *ctx, int out_w, int out_h, int use_region, gn_patch *p, gn_err *err);
+void gn_patch_free(gn_patch *p);
+/* Writes a JPEG from 8-bit pixels with comps = 1 (gray), 3 (RGB) or 4 (CMYK, stored inverted as
+ * Adobe applications do, with an Adobe marker). */
+int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int comps, int quality,
+                  int progressive, gn_err *err);
+/* Reads a whole file into a malloc'ed buffer (*buf reused if *cap is large enough). */
+int gn_read_file(const char *path, unsigned char **buf, size_t *cap, size_t *len, gn_err *err);
+
+/* ---- transforms (transform.c) ---- */
+
+/* torchvision RandomResizedCrop.get_params on a w x h image. */
+void gn_rrc_box(gn_rng *r, int w, int h, const float scale[2], const float ratio[2], gn_box *b);
+/* Resize shorter side to `resize`, centre crop out_w x out_h, as a box in original pixels. */
+void gn_center_box(int w, int h, int resize, int out_w, int out_h, gn_box *b);
+/* Resamples box of src (sw x sh RGB) to ow x oh float RGB (0..255, HWC) with an antialiased
+ * triangle filter (bilinear when enlarging, area-like when shrinking); s is scratch space,
+ * grown as needed. Returns GN_ENOMEM on allocation failure. */
+typedef struct gn_scratch {
+    float *f;
+    size_t fcap;
+    int *i;
+    size_t icap;
+} gn_scratch;
+int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int ow, int oh,
+                float *out, gn_scratch *s);
+void gn_scratch_free(gn_scratch *s);
+/* HWC 0..255 float RGB -> normalized CHW (channels 3, or 1 = gray), optional flip and jitter
+ * (factors for brightness, contrast, saturation; 1 = unchanged). */
+void gn_to_tensor(const float *hwc, int w, int h, int channels, int flip, const float jit[3],
+                  const float mean[3], const float std[3], float *chw);
+
+/* ---- sources (source.c) ---- */
+
+enum { GN_SRC_IMAGES = 0, GN_SRC_TABLE = 1 };
+
+typedef struct gn_dataset {
+    int kind;
+    int64_t n;
+    char **paths;       /* images */
+    int *labels;        /* images, and tables with a class column */
+    int n_classes;      /* 0 for regression */
+    char **class_names;
+    int n_in, n_tgt;    /* tables: values per row are n_in inputs then n_tgt targets */
+    float *table;       /* n x (n_in + n_tgt) */
+} gn_dataset;
+
+/* Opens a folder root, a list file or a .csv; classes_file may be "". For tables,
+ * n_in is the number of input values and n_tgt the number of regression targets (0: class).
+ * ref_names (may be NULL) fix the class indices of a folder (val uses train's classes). */
+int gn_dataset_open(gn_dataset *d, const char *path, const char *classes_file,
+                    char **ref_names, int n_ref, int n_in, int n_tgt, gn_err *err);
+/* The class directory names of a folder root, sorted; free with gn_names_free. */
+int gn_folder_classes(const char *root, char ***names, int *n, gn_err *err);
+void gn_names_free(char **names, int n);
+void gn_dataset_free(gn_dataset *d);
+int gn_is_dir(const char *path);
+int gn_has_jpeg_ext(const char *name);
+
+#endif

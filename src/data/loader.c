@@ -1,0 +1,569 @@
+/* The batch loader: worker threads decode and transform whole batches into a ring of ready
+ * batches, in the order of a job sequence number, while the caller trains on earlier ones.
+ *
+ * Job seq is the batch (epoch, b) = position at (re)start + seq. Every random choice is derived
+ * from (seed, epoch, file index), and a file that fails is replaced by the next file in dataset
+ * order that decodes, so a batch's content does not depend on which worker made it or when. */
+#include "data/data_internal.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { SLOT_FREE = 0, SLOT_WORKING, SLOT_READY };
+
+typedef struct slot {
+    float *x;
+    int *labels;
+    float *targets;
+    int n;
+    int state;
+    int64_t seq;
+    int status;
+    gn_err err;
+    int64_t decoded, failed;
+} slot;
+
+typedef struct worker {
+    struct gn_loader *l;
+    pthread_t thread;
+    unsigned char *buf;
+    size_t buf_cap;
+    gn_patch patch;
+    gn_scratch scratch;
+    float *hwc;
+    int32_t *perm;
+    int64_t perm_epoch;
+    double work_s;
+    int64_t images;
+} worker;
+
+struct gn_loader {
+    gn_data_opts o;
+    int split, batch;
+    uint64_t seed;
+    gn_dataset d;
+    int rank, nranks;
+    int64_t bpe;
+    size_t per_img;
+    int64_t epoch, bidx; /* the next batch the caller gets */
+
+    int n_workers;
+    worker *w;
+    int running, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_ready;
+    slot *ring;
+    int n_slots;
+    int64_t base_epoch, base_b, next_seq, consume_seq;
+
+    pthread_mutex_t fail_mu;
+    unsigned char *bad;
+    char **fails;
+    int n_fails, cap_fails, fails_read;
+    char first_fail[1200];
+    char *popped;
+
+    gn_loader_stats st;
+};
+
+static void batch_pos(const gn_loader *l, int64_t seq, int64_t *e, int64_t *b)
+{
+    int64_t k = l->base_b + seq;
+    *e = l->base_epoch + k / l->bpe;
+    *b = k % l->bpe;
+}
+
+static void record_failure(gn_loader *l, int64_t file, const char *reason)
+{
+    pthread_mutex_lock(&l->fail_mu);
+    if (!l->bad[file]) {
+        l->bad[file] = 1;
+        l->st.failed_files++;
+        size_t n = strlen(l->d.paths[file]) + strlen(reason) + 3;
+        char *m = malloc(n);
+        if (m) snprintf(m, n, "%s: %s", l->d.paths[file], reason);
+        if (!l->first_fail[0]) snprintf(l->first_fail, sizeof l->first_fail, "%s: %s", l->d.paths[file], reason);
+        if (m && l->n_fails == l->cap_fails) {
+            int nc = l->cap_fails ? 2 * l->cap_fails : 16;
+            char **nf = realloc(l->fails, (size_t)nc * sizeof *nf);
+            if (nf) {
+                l->fails = nf;
+                l->cap_fails = nc;
+            }
+        }
+        if (m && l->n_fails < l->cap_fails)
+            l->fails[l->n_fails++] = m;
+        else
+            free(m); /* out of memory: the failure is still counted */
+    }
+    pthread_mutex_unlock(&l->fail_mu);
+}
+
+typedef struct region_ctx {
+    const gn_loader *l;
+    gn_rng *rng;
+} region_ctx;
+
+static void train_region(void *ctx, int w, int h, gn_box *b)
+{
+    region_ctx *c = ctx;
+    gn_rrc_box(c->rng, w, h, c->l->o.scale, c->l->o.ratio, b);
+}
+
+static void eval_region(void *ctx, int w, int h, gn_box *b)
+{
+    region_ctx *c = ctx;
+    gn_center_box(w, h, c->l->o.eval_resize, c->l->o.width, c->l->o.height, b);
+}
+
+/* Decodes and transforms one file into out (C*H*W). */
+static int load_image(gn_loader *l, worker *wk, int64_t epoch, int64_t file, float *out, gn_err *err)
+{
+    size_t len = 0;
+    int rc = gn_read_file(l->d.paths[file], &wk->buf, &wk->buf_cap, &len, err);
+    if (rc) return rc;
+    gn_rng rng = gn_rng_make(gn_rng_key(l->seed, (uint64_t)epoch, (uint64_t)file));
+    region_ctx ctx = {l, &rng};
+    int train = l->split == GN_SPLIT_TRAIN;
+    rc = gn_jpeg_decode(wk->buf, len, l->o.max_pixels, train ? train_region : eval_region, &ctx,
+                        l->o.width, l->o.height, 1, &wk->patch, err);
+    if (rc) return rc;
+    int flip = 0;
+    float jit[3] = {1, 1, 1};
+    if (train) {
+        flip = l->o.flip && gn_rng_uniform(&rng) < 0.5;
+        for (int k = 0; k < 3; k++) {
+            float j = l->o.jitter[k];
+            if (j > 0) {
+                double lo = GN_MAX(0.0, 1.0 - j);
+                jit[k] = (float)(lo + (1.0 + j - lo) * gn_rng_uniform(&rng));
+            }
+        }
+    }
+    if (gn_resample(wk->patch.px, wk->patch.w, wk->patch.h, &wk->patch.box, l->o.width,
+                    l->o.height, wk->hwc, &wk->scratch))
+        return gn_err_set(err, GN_ENOMEM, "out of memory resampling");
+    gn_to_tensor(wk->hwc, l->o.width, l->o.height, l->o.channels, flip, jit, l->o.mean, l->o.std,
+                 out);
+    return GN_OK;
+}
+
+static int ensure_perm(gn_loader *l, worker *wk, int64_t epoch)
+{
+    if (wk->perm_epoch == epoch) return GN_OK;
+    int64_t n = l->d.n;
+    for (int64_t i = 0; i < n; i++) wk->perm[i] = (int32_t)i;
+    gn_rng r = gn_rng_make(gn_rng_key(l->seed, (uint64_t)epoch, UINT64_MAX));
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)gn_rng_below(&r, (uint64_t)(i + 1));
+        int32_t t = wk->perm[i];
+        wk->perm[i] = wk->perm[j];
+        wk->perm[j] = t;
+    }
+    wk->perm_epoch = epoch;
+    return GN_OK;
+}
+
+static void produce(gn_loader *l, worker *wk, int64_t seq, slot *s)
+{
+    double t0 = gn_now();
+    int64_t e, b;
+    batch_pos(l, seq, &e, &b);
+    int train = l->split == GN_SPLIT_TRAIN;
+    int64_t G = (int64_t)l->batch * l->nranks, start = b * G;
+    int64_t count = train ? G : GN_MIN(G, l->d.n - start);
+    int64_t mine = GN_MAX(0, GN_MIN((int64_t)l->batch, count - (int64_t)l->rank * l->batch));
+    int64_t first = start + (int64_t)l->rank * l->batch;
+    s->status = GN_OK;
+    s->decoded = s->failed = 0;
+    s->n = (int)mine;
+    if (train) ensure_perm(l, wk, e);
+    for (int64_t k = 0; k < mine; k++) {
+        int64_t idx = train ? wk->perm[first + k] : first + k;
+        if (l->d.kind == GN_SRC_TABLE) {
+            const float *row = l->d.table + (size_t)idx * (size_t)(l->d.n_in + l->d.n_tgt);
+            memcpy(s->x + (size_t)k * l->per_img, row, sizeof(float) * (size_t)l->d.n_in);
+            if (l->d.n_tgt)
+                memcpy(s->targets + (size_t)k * l->d.n_tgt, row + l->d.n_in,
+                       sizeof(float) * (size_t)l->d.n_tgt);
+            else
+                s->labels[k] = l->d.labels[idx];
+            s->decoded++;
+            continue;
+        }
+        int64_t file = -1;
+        for (int64_t a = 0; a < l->d.n; a++) {
+            int64_t f = (idx + a) % l->d.n;
+            gn_err ferr = {0};
+            int rc = load_image(l, wk, e, f, s->x + (size_t)k * l->per_img, &ferr);
+            if (rc == GN_OK) {
+                file = f;
+                break;
+            }
+            s->failed++;
+            record_failure(l, f, ferr.msg);
+            if (rc == GN_ENOMEM) {
+                s->status = gn_err_set(&s->err, rc, "%s: %s", l->d.paths[f], ferr.msg);
+                return;
+            }
+        }
+        if (file < 0) {
+            s->status = gn_err_set(&s->err, GN_EFORMAT, "no file of the data set could be decoded");
+            return;
+        }
+        s->labels[k] = l->d.labels[file];
+        s->decoded++;
+    }
+    wk->images += s->decoded;
+    wk->work_s += gn_now() - t0;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *wk = arg;
+    gn_loader *l = wk->l;
+    pthread_mutex_lock(&l->mu);
+    while (!l->stop) {
+        if (l->next_seq < l->consume_seq + l->n_slots) {
+            int64_t seq = l->next_seq++;
+            slot *s = &l->ring[seq % l->n_slots];
+            s->state = SLOT_WORKING;
+            s->seq = seq;
+            pthread_mutex_unlock(&l->mu);
+            produce(l, wk, seq, s);
+            pthread_mutex_lock(&l->mu);
+            s->state = SLOT_READY;
+            pthread_cond_broadcast(&l->cv_ready);
+        } else {
+            pthread_cond_wait(&l->cv_work, &l->mu);
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+static void stop_workers(gn_loader *l)
+{
+    if (!l->running) return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < l->running; i++) pthread_join(l->w[i].thread, NULL);
+    l->running = 0;
+    l->stop = 0;
+    for (int i = 0; i < l->n_slots; i++) l->ring[i].state = SLOT_FREE;
+}
+
+static int start_workers(gn_loader *l, gn_err *err)
+{
+    l->base_epoch = l->epoch;
+    l->base_b = l->bidx;
+    l->next_seq = l->consume_seq = 0;
+    for (int i = 0; i < l->n_workers; i++) {
+        if (pthread_create(&l->w[i].thread, NULL, worker_main, &l->w[i]) != 0) {
+            stop_workers(l);
+            return gn_err_set(err, GN_ENOMEM, "cannot start data worker threads");
+        }
+        l->running = i + 1;
+    }
+    return GN_OK;
+}
+
+static int worker_init(gn_loader *l, worker *wk)
+{
+    wk->l = l;
+    wk->perm_epoch = -1;
+    if (l->d.kind == GN_SRC_IMAGES) {
+        wk->hwc = malloc(sizeof(float) * 3 * (size_t)l->o.width * (size_t)l->o.height);
+        if (!wk->hwc) return GN_ENOMEM;
+    }
+    if (l->split == GN_SPLIT_TRAIN) {
+        wk->perm = malloc(sizeof(int32_t) * (size_t)l->d.n);
+        if (!wk->perm) return GN_ENOMEM;
+    }
+    return GN_OK;
+}
+
+static void worker_free(worker *wk)
+{
+    free(wk->buf);
+    gn_patch_free(&wk->patch);
+    gn_scratch_free(&wk->scratch);
+    free(wk->hwc);
+    free(wk->perm);
+}
+
+int gn_loader_has_split(const gn_data_opts *o, int split)
+{
+    return split == GN_SPLIT_TRAIN ? o->train[0] != 0 : o->val[0] != 0;
+}
+
+static int default_workers(void)
+{
+    /* measured on 2 cores (docs/data.md): one worker keeps ahead of training steps while leaving
+     * the other core to the compute threads; larger machines get a few more */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 2) return 1;
+    return (int)GN_MIN(cores / 2, 8);
+}
+
+static int set_batches(gn_loader *l, gn_err *err)
+{
+    int64_t G = (int64_t)l->batch * l->nranks;
+    l->bpe = l->split == GN_SPLIT_TRAIN ? l->d.n / G : (l->d.n + G - 1) / G;
+    if (l->bpe == 0)
+        return gn_err_set(err, GN_EINVAL, "%lld samples are fewer than one batch of %lld",
+                          (long long)l->d.n, (long long)G);
+    return GN_OK;
+}
+
+int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batch, uint64_t seed,
+                     gn_err *err)
+{
+    *out = NULL;
+    if (split != GN_SPLIT_TRAIN && split != GN_SPLIT_VAL)
+        return gn_err_set(err, GN_EINVAL, "bad split %d", split);
+    if (batch <= 0) return gn_err_set(err, GN_EINVAL, "batch must be positive, not %d", batch);
+    const char *path = split == GN_SPLIT_TRAIN ? o->train : o->val;
+    if (!*path)
+        return gn_err_set(err, GN_ECONFIG, "no [data] %s source configured",
+                          split == GN_SPLIT_TRAIN ? "train" : "val");
+    gn_loader *l = calloc(1, sizeof *l);
+    if (!l) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    l->o = *o;
+    l->split = split;
+    l->batch = batch;
+    l->seed = seed;
+    l->rank = 0;
+    l->nranks = 1;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->fail_mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_ready, NULL);
+    int rc = GN_OK;
+    /* val takes its class indices from train's class directories */
+    char **ref = NULL;
+    int n_ref = 0;
+    if (split == GN_SPLIT_VAL && !o->classes[0] && o->train[0] && gn_is_dir(o->train) &&
+        gn_is_dir(o->val)) {
+        rc = gn_folder_classes(o->train, &ref, &n_ref, err);
+        if (rc) goto fail;
+    }
+    int n_in = o->inputs > 0 ? o->inputs : o->channels * o->height * o->width;
+    rc = gn_dataset_open(&l->d, path, o->classes, ref, n_ref, n_in, o->targets, err);
+    gn_names_free(ref, n_ref);
+    if (rc) goto fail;
+    if (l->d.kind == GN_SRC_IMAGES && o->targets > 0) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s: [data] targets applies to .csv tables only", path);
+        goto fail;
+    }
+    if (l->d.kind == GN_SRC_IMAGES && (o->width <= 0 || o->height <= 0 ||
+                                       (o->channels != 1 && o->channels != 3))) {
+        rc = gn_err_set(err, GN_ECONFIG, "image input needs [net] width, height and channels 1 or 3");
+        goto fail;
+    }
+    if (l->d.n > INT32_MAX) {
+        rc = gn_err_set(err, GN_ENOTSUP, "%s: more than 2^31 samples", path);
+        goto fail;
+    }
+    l->per_img = l->d.kind == GN_SRC_TABLE ? (size_t)l->d.n_in
+                                            : (size_t)o->channels * o->height * o->width;
+    if ((rc = set_batches(l, err))) goto fail;
+    l->bad = calloc((size_t)l->d.n, 1);
+    l->n_workers = l->d.kind == GN_SRC_TABLE ? 1 : o->workers > 0 ? o->workers : default_workers();
+    l->n_slots = GN_MAX(o->prefetch, 1);
+    l->w = calloc((size_t)l->n_workers, sizeof *l->w);
+    l->ring = calloc((size_t)l->n_slots, sizeof *l->ring);
+    if (!l->bad || !l->w || !l->ring) goto oom;
+    for (int i = 0; i < l->n_workers; i++)
+        if (worker_init(l, &l->w[i])) goto oom;
+    int nt = l->d.n_tgt;
+    for (int i = 0; i < l->n_slots; i++) {
+        slot *s = &l->ring[i];
+        s->x = gn_alloc((size_t)batch * l->per_img, sizeof(float));
+        s->labels = gn_alloc((size_t)batch, sizeof(int));
+        s->targets = gn_alloc((size_t)batch * (size_t)GN_MAX(nt, 1), sizeof(float));
+        if (!s->x || !s->labels || !s->targets) goto oom;
+    }
+    *out = l;
+    return GN_OK;
+oom:
+    rc = gn_err_set(err, GN_ENOMEM, "out of memory for the loader (batch %d)", batch);
+fail:
+    gn_loader_free(&l);
+    return rc;
+}
+
+int64_t gn_loader_size(const gn_loader *l) { return l->d.n; }
+int gn_loader_classes(const gn_loader *l) { return l->d.n_tgt ? 0 : l->d.n_classes; }
+
+const char *gn_loader_class_name(const gn_loader *l, int k)
+{
+    return k >= 0 && k < l->d.n_classes ? l->d.class_names[k] : NULL;
+}
+
+int64_t gn_loader_batches_per_epoch(const gn_loader *l) { return l->bpe; }
+
+int gn_loader_set_shard(gn_loader *l, int rank, int nranks)
+{
+    if (nranks < 1 || rank < 0 || rank >= nranks) return GN_EINVAL;
+    int64_t G = (int64_t)l->batch * nranks;
+    if (l->d.n / G == 0) return GN_EINVAL;
+    stop_workers(l);
+    l->rank = rank;
+    l->nranks = nranks;
+    set_batches(l, NULL);
+    if (l->bidx > l->bpe) l->bidx = 0;
+    return GN_OK;
+}
+
+int gn_loader_seek(gn_loader *l, int64_t epoch, int64_t batch_in_epoch)
+{
+    if (epoch < 0 || batch_in_epoch < 0 || batch_in_epoch >= l->bpe) return GN_EINVAL;
+    stop_workers(l);
+    l->epoch = epoch;
+    l->bidx = batch_in_epoch;
+    return GN_OK;
+}
+
+void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_epoch)
+{
+    if (epoch) *epoch = l->epoch;
+    if (batch_in_epoch) *batch_in_epoch = l->bidx;
+}
+
+int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
+                      int64_t *epoch_out, int64_t *batch_out, gn_err *err)
+{
+    *n = 0;
+    if (epoch_out) *epoch_out = l->epoch;
+    if (batch_out) *batch_out = l->bidx;
+    if (l->split == GN_SPLIT_VAL && l->bidx == l->bpe) {
+        /* the end-of-epoch marker; the workers are already on the next epoch */
+        l->epoch++;
+        l->bidx = 0;
+        return GN_OK;
+    }
+    if (!l->running) {
+        int rc = start_workers(l, err);
+        if (rc) return rc;
+    }
+    int64_t seq = l->consume_seq;
+    slot *s = &l->ring[seq % l->n_slots];
+    double t0 = gn_now();
+    pthread_mutex_lock(&l->mu);
+    while (!(s->state == SLOT_READY && s->seq == seq)) pthread_cond_wait(&l->cv_ready, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    l->st.wait_s += gn_now() - t0;
+
+    int rc = s->status;
+    if (rc) {
+        gn_err_set(err, rc, "%s", s->err.msg);
+    } else {
+        size_t ni = (size_t)s->n;
+        memcpy(x, s->x, sizeof(float) * ni * l->per_img);
+        if (labels && !l->d.n_tgt) memcpy(labels, s->labels, sizeof(int) * ni);
+        if (targets && l->d.n_tgt) memcpy(targets, s->targets, sizeof(float) * ni * (size_t)l->d.n_tgt);
+        *n = s->n;
+    }
+    l->st.decoded += s->decoded;
+    l->st.failed += s->failed;
+    l->st.batches++;
+    pthread_mutex_lock(&l->mu);
+    s->state = SLOT_FREE;
+    l->consume_seq++;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    if (++l->bidx == l->bpe && l->split == GN_SPLIT_TRAIN) {
+        l->epoch++;
+        l->bidx = 0;
+    }
+    if (rc) return rc;
+    int64_t attempts = l->st.decoded + l->st.failed;
+    if (attempts >= 20 && (double)l->st.failed > l->o.max_bad_fraction * (double)attempts) {
+        pthread_mutex_lock(&l->fail_mu);
+        rc = gn_err_set(err, GN_EFORMAT,
+                        "%lld of %lld image reads failed (%.1f%%), more than max_bad_fraction=%g; "
+                        "first: %s",
+                        (long long)l->st.failed, (long long)attempts,
+                        100.0 * (double)l->st.failed / (double)attempts, l->o.max_bad_fraction,
+                        l->first_fail);
+        pthread_mutex_unlock(&l->fail_mu);
+        return rc;
+    }
+    return GN_OK;
+}
+
+int gn_loader_next(gn_loader *l, float *x, int *labels, float *targets, int *n, gn_err *err)
+{
+    return gn_loader_next_at(l, x, labels, targets, n, NULL, NULL, err);
+}
+
+void gn_loader_get_stats(const gn_loader *l, gn_loader_stats *s)
+{
+    *s = l->st;
+    gn_loader *m = (gn_loader *)l;
+    pthread_mutex_lock(&m->fail_mu);
+    s->failed_files = l->st.failed_files;
+    pthread_mutex_unlock(&m->fail_mu);
+    s->work_s = 0;
+    for (int i = 0; i < l->n_workers; i++) s->work_s += l->w[i].work_s;
+}
+
+const char *gn_loader_pop_failure(gn_loader *l)
+{
+    free(l->popped);
+    l->popped = NULL;
+    pthread_mutex_lock(&l->fail_mu);
+    if (l->fails_read < l->n_fails) {
+        l->popped = l->fails[l->fails_read];
+        l->fails[l->fails_read++] = NULL;
+    }
+    pthread_mutex_unlock(&l->fail_mu);
+    return l->popped;
+}
+
+void gn_loader_free(gn_loader **lp)
+{
+    gn_loader *l = *lp;
+    if (!l) return;
+    stop_workers(l);
+    if (l->w)
+        for (int i = 0; i < l->n_workers; i++) worker_free(&l->w[i]);
+    free(l->w);
+    if (l->ring)
+        for (int i = 0; i < l->n_slots; i++) {
+            gn_free(l->ring[i].x);
+            gn_free(l->ring[i].labels);
+            gn_free(l->ring[i].targets);
+        }
+    free(l->ring);
+    for (int i = 0; i < l->n_fails; i++) free(l->fails[i]);
+    free(l->fails);
+    free(l->popped);
+    free(l->bad);
+    gn_dataset_free(&l->d);
+    pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->fail_mu);
+    pthread_cond_destroy(&l->cv_work);
+    pthread_cond_destroy(&l->cv_ready);
+    free(l);
+    *lp = NULL;
+}
+
+int gn_data_eval_transform(const gn_data_opts *o, const unsigned char *rgb, int w, int h, float *out)
+{
+    gn_box b;
+    gn_center_box(w, h, o->eval_resize, o->width, o->height, &b);
+    gn_scratch s = {0};
+    float *hwc = malloc(sizeof(float) * 3 * (size_t)o->width * (size_t)o->height);
+    int rc = hwc ? gn_resample(rgb, w, h, &b, o->width, o->height, hwc, &s) : GN_ENOMEM;
+    if (rc == GN_OK) gn_to_tensor(hwc, o->width, o->height, o->channels, 0, NULL, o->mean, o->std, out);
+    free(hwc);
+    gn_scratch_free(&s);
+    return rc;
+}
