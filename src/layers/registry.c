@@ -5,10 +5,14 @@
 
 extern const gn_layer_ops gn_connected_ops;
 extern const gn_layer_ops gn_cost_ops;
+extern const gn_layer_ops gn_convolutional_ops;
+extern const gn_layer_ops gn_batchnorm_ops;
 
 static const gn_layer_ops *const registry[] = {
     &gn_connected_ops,
     &gn_cost_ops,
+    &gn_convolutional_ops,
+    &gn_batchnorm_ops,
 };
 
 const gn_layer_ops *gn_layer_ops_find(const char *section)

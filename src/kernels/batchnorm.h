@@ -1,0 +1,34 @@
+/* Batch normalization over (N, H, W) per channel, as PyTorch's BatchNorm1d/2d.
+ *
+ * Shape letters: N images, C channels, HW = H*W values per image and channel; M = N*HW.
+ *   training:   mean, var = biased batch statistics over the M values of a channel
+ *               xhat = (x - mean) / sqrt(var + eps);  y = gamma * xhat + beta
+ *               running_mean = (1 - momentum) running_mean + momentum mean
+ *               running_var  = (1 - momentum) running_var  + momentum var * M/(M-1)
+ *   evaluation: the same with the running statistics, which stay as they are.
+ * Forward keeps xhat and istd = 1/sqrt(var + eps) for backward. Every channel is reduced in a
+ * fixed order (double accumulators), so results do not depend on the thread count. */
+#ifndef GN_KERNELS_BATCHNORM_H
+#define GN_KERNELS_BATCHNORM_H
+
+/* y:(N,C,HW) in place (in: x, out: y); xhat:(N,C,HW) istd:(C) saved; running stats:(C)
+ * updated */
+void batchnorm_forward_train(float *y, float *restrict xhat, float *restrict istd,
+                             float *restrict run_mean, float *restrict run_var,
+                             const float *restrict gamma, const float *restrict beta, int N,
+                             int C, int HW, float eps, float momentum);
+/* y:(N,C,HW) in place; xhat, istd saved; running stats:(C) read */
+void batchnorm_forward_eval(float *y, float *restrict xhat, float *restrict istd,
+                            const float *restrict run_mean, const float *restrict run_var,
+                            const float *restrict gamma, const float *restrict beta, int N,
+                            int C, int HW, float eps);
+/* dy:(N,C,HW) xhat:(N,C,HW) istd:(C) gamma:(C) -> dgamma, dbeta:(C) +=, and
+ * dx:(N,C,HW) (+= when accumulate, else =; dx may be NULL, and may be dy itself when
+ * accumulate is 0). train: the full gradient through the batch statistics; else the affine
+ * part only (the running statistics are constants). */
+void batchnorm_backward(float *dx, float *restrict dgamma, float *restrict dbeta,
+                        const float *dy, const float *restrict xhat,
+                        const float *restrict istd, const float *restrict gamma, int N, int C,
+                        int HW, int train, int accumulate);
+
+#endif

@@ -1,0 +1,184 @@
+/* Fast convolution: im2col + cblas_sgemm. Glossary and layouts in conv.h.
+ *
+ * Per image, with col = im2col(x_n):(C*R*S, P*Q) and, for group g, the slices
+ * w_g:(Kg, Cg*R*S), col_g:(Cg*R*S, P*Q), y_g:(Kg, P*Q):
+ *   forward   y_g   = w_g col_g (+ b)
+ *   weights   dw_g += dy_g col_g^T
+ *   data      col_g = w_g^T dy_g, then dx_n += col2im(col)
+ * A 1x1 stride-1 unpadded convolution uses x_n itself as col and writes dx_n directly. */
+#include "kernels/conv.h"
+#include "kernels/im2col.h"
+
+#include <cblas.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int conv2d_shape_finish(conv2d_shape *s)
+{
+    if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->K < 1 || s->R < 1 || s->S < 1 ||
+        s->stride < 1 || s->pad < 0 || s->groups < 1 || s->C % s->groups ||
+        s->K % s->groups)
+        return -1;
+    int hp = s->H + 2 * s->pad - s->R, wp = s->W + 2 * s->pad - s->S;
+    if (hp < 0 || wp < 0) return -1;
+    s->P = hp / s->stride + 1;
+    s->Q = wp / s->stride + 1;
+    return 0;
+}
+
+int conv2d_is_direct(const conv2d_shape *s)
+{
+    return s->R == 1 && s->S == 1 && s->stride == 1 && s->pad == 0;
+}
+
+/* Per-thread slices are rounded up to 16 floats so each starts on a 64-byte line. */
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static size_t col_floats(const conv2d_shape *s)
+{
+    return conv2d_is_direct(s) ? 0 : round16((size_t)s->C * s->R * s->S * s->P * s->Q);
+}
+
+static size_t dw_floats(const conv2d_shape *s)
+{
+    return round16((size_t)s->K * (s->C / s->groups) * s->R * s->S);
+}
+
+size_t conv2d_ws_floats(const conv2d_shape *s, int threads)
+{
+    if (threads <= 1) return col_floats(s);
+    return (size_t)threads * (col_floats(s) + dw_floats(s));
+}
+
+/* Threads for an OpenMP loop over images: 1 means "images in turn, multithreaded sgemm". */
+static int loop_threads(const conv2d_shape *s, int threads)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    if (t > threads) t = threads;
+    return t > 1 && s->N >= t ? t : 1;
+#else
+    (void)s;
+    (void)threads;
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* x:(C,H,W) -> y:(K,P,Q) for one image */
+static void forward_image(float *restrict y, const float *restrict x, const float *restrict w,
+                          const float *restrict b, float *restrict col, const conv2d_shape *s)
+{
+    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
+    const float *cm = x;
+    if (!conv2d_is_direct(s)) {
+        im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+        cm = col;
+    }
+    if (b)
+        for (int k = 0; k < s->K; k++)
+            for (int i = 0; i < PQ; i++) y[(size_t)k * PQ + i] = b[k];
+    for (int g = 0; g < G; g++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, PQ, CRS, 1.0f,
+                    w + (size_t)g * Kg * CRS, CRS, cm + (size_t)g * CRS * PQ, PQ,
+                    b ? 1.0f : 0.0f, y + (size_t)g * Kg * PQ, PQ);
+}
+
+void conv2d_forward(float *restrict y, const float *restrict x, const float *restrict w,
+                    const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                    int threads)
+{
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
+    int nt = loop_threads(s, threads);
+    if (nt == 1) {
+        for (int n = 0; n < s->N; n++) forward_image(y + n * ys, x + n * xs, w, b, ws, s);
+        return;
+    }
+    size_t slice = col_floats(s) + dw_floats(s);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int n = 0; n < s->N; n++)
+        forward_image(y + n * ys, x + n * xs, w, b, ws + (size_t)thread_id() * slice, s);
+}
+
+/* One image: dw += dy col^T, then (if dx) dx += col2im(w^T dy). col is overwritten. */
+static void backward_image(float *restrict dx, float *restrict dw, const float *restrict dy,
+                           const float *restrict x, const float *restrict w,
+                           float *restrict col, const conv2d_shape *s)
+{
+    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
+    int direct = conv2d_is_direct(s);
+    const float *cm = x;
+    if (!direct) {
+        im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+        cm = col;
+    }
+    for (int g = 0; g < G; g++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRS, PQ, 1.0f,
+                    dy + (size_t)g * Kg * PQ, PQ, cm + (size_t)g * CRS * PQ, PQ, 1.0f,
+                    dw + (size_t)g * Kg * CRS, CRS);
+    if (!dx) return;
+    /* direct: dx itself is the column matrix, so accumulate into it (beta 1). */
+    float *out = direct ? dx : col;
+    for (int g = 0; g < G; g++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, Kg, 1.0f,
+                    w + (size_t)g * Kg * CRS, CRS, dy + (size_t)g * Kg * PQ, PQ,
+                    direct ? 1.0f : 0.0f, out + (size_t)g * CRS * PQ, PQ);
+    if (!direct) col2im(dx, col, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+}
+
+void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
+                     const float *restrict dy, const float *restrict x,
+                     const float *restrict w, float *restrict ws, const conv2d_shape *s,
+                     int threads)
+{
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
+    int PQ = s->P * s->Q;
+    size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->S;
+    int nt = loop_threads(s, threads);
+    if (db) {
+        /* Each k sums its images in order: deterministic whatever the thread count. */
+#pragma omp parallel for schedule(static) if (nt > 1 && (size_t)s->N * ys > 65536)
+        for (int k = 0; k < s->K; k++) {
+            float acc = 0;
+            for (int n = 0; n < s->N; n++) {
+                const float *d = dy + n * ys + (size_t)k * PQ;
+                float a = 0;
+                for (int i = 0; i < PQ; i++) a += d[i];
+                acc += a;
+            }
+            db[k] += acc;
+        }
+    }
+    if (nt == 1) {
+        for (int n = 0; n < s->N; n++)
+            backward_image(dx ? dx + n * xs : NULL, dw, dy + n * ys, x + n * xs, w, ws, s);
+        return;
+    }
+    size_t cf = col_floats(s), slice = cf + dw_floats(s);
+#pragma omp parallel num_threads(nt)
+    {
+        float *mine = ws + (size_t)thread_id() * slice;
+        memset(mine + cf, 0, nw * sizeof(float));
+#pragma omp for schedule(static)
+        for (int n = 0; n < s->N; n++)
+            backward_image(dx ? dx + n * xs : NULL, mine + cf, dy + n * ys, x + n * xs, w,
+                           mine, s);
+        /* The implicit barrier above: every partial is complete. Sum them in thread order. */
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < nw; i++) {
+            float acc = 0;
+            for (int t = 0; t < nt; t++) acc += ws[(size_t)t * slice + cf + i];
+            dw[i] += acc;
+        }
+    }
+}

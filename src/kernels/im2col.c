@@ -1,0 +1,72 @@
+/* Glossary: C channels, H x W input, R x S kernel, P x Q output. See im2col.h. */
+#include "kernels/im2col.h"
+
+#include <string.h>
+
+/* The output columns q whose input column q*stride - pad + s lies inside [0, W): [*q0, *q1). */
+static inline void valid_range(int s, int stride, int pad, int W, int Q, int *q0, int *q1)
+{
+    int off = s - pad; /* input column of q = q*stride + off */
+    int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int hi = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+    if (hi > Q) hi = Q;
+    if (lo > hi) lo = hi;
+    *q0 = lo;
+    *q1 = hi;
+}
+
+void im2col(float *restrict col, const float *restrict x, int C, int H, int W, int R, int S,
+            int stride, int pad, int P, int Q)
+{
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) {
+                float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+                int q0, q1;
+                valid_range(s, stride, pad, W, Q, &q0, &q1);
+                for (int p = 0; p < P; p++) {
+                    float *out = row + (size_t)p * Q;
+                    int ih = p * stride - pad + r;
+                    if (ih < 0 || ih >= H || q0 >= q1) {
+                        memset(out, 0, (size_t)Q * sizeof *out);
+                        continue;
+                    }
+                    const float *in = xc + (size_t)ih * W;
+                    int off = s - pad;
+                    for (int q = 0; q < q0; q++) out[q] = 0;
+                    if (stride == 1)
+                        memcpy(out + q0, in + q0 + off, (size_t)(q1 - q0) * sizeof *out);
+                    else
+                        for (int q = q0; q < q1; q++) out[q] = in[q * stride + off];
+                    for (int q = q1; q < Q; q++) out[q] = 0;
+                }
+            }
+    }
+}
+
+void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, int R, int S,
+            int stride, int pad, int P, int Q)
+{
+    for (int c = 0; c < C; c++) {
+        float *dxc = dx + (size_t)c * H * W;
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < S; s++) {
+                const float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+                int q0, q1;
+                valid_range(s, stride, pad, W, Q, &q0, &q1);
+                if (q0 >= q1) continue;
+                for (int p = 0; p < P; p++) {
+                    int ih = p * stride - pad + r;
+                    if (ih < 0 || ih >= H) continue;
+                    const float *in = row + (size_t)p * Q;
+                    float *out = dxc + (size_t)ih * W;
+                    int off = s - pad;
+                    if (stride == 1)
+                        for (int q = q0; q < q1; q++) out[q + off] += in[q];
+                    else
+                        for (int q = q0; q < q1; q++) out[q * stride + off] += in[q];
+                }
+            }
+    }
+}

@@ -1,0 +1,19 @@
+/* im2col / col2im: unfold the receptive fields of one image into the columns of a matrix, so a
+ * convolution becomes one matrix product, and fold such a matrix back (adding overlaps).
+ *
+ * Shape letters: C channels, H x W input, R x S kernel, P x Q output, pad zero padding on every
+ * side, stride the step. Row (c, r, s) of the column matrix, column (p, q), holds
+ * x[c, p*stride - pad + r, q*stride - pad + s], or 0 outside the image.
+ * The row order (c, r, s) is the order of a PyTorch weight [K, C, R, S] flattened per filter. */
+#ifndef GN_KERNELS_IM2COL_H
+#define GN_KERNELS_IM2COL_H
+
+/* x:(C,H,W) -> col:(C*R*S, P*Q) (overwritten) */
+void im2col(float *restrict col, const float *restrict x, int C, int H, int W, int R, int S,
+            int stride, int pad, int P, int Q);
+
+/* col:(C*R*S, P*Q) -> dx:(C,H,W) += the sum of every column entry at the pixel it came from */
+void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, int R, int S,
+            int stride, int pad, int P, int Q);
+
+#endif

@@ -1,0 +1,193 @@
+/* The fast convolution kernels against their naive twins (conv2d_forward_ref,
+ * conv2d_backward_ref), checkasm style: awkward and random shapes, both parallel strategies,
+ * guard values around every output buffer, backward accumulating onto non-zero values, and a
+ * second identical call giving bit-identical results. */
+#include "check.h"
+#include "core/rng.h"
+#include "core/util.h"
+#include "kernels/conv.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define GUARD 64
+static const float guard_val = -12345.25f;
+
+/* n floats with GUARD guard values on each side; returns the start of the usable part. */
+static float *guarded(size_t n)
+{
+    float *p = malloc((n + 2 * GUARD) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n + 2 * GUARD; i++) p[i] = guard_val;
+    return p + GUARD;
+}
+
+static int guards_ok(const float *p, size_t n)
+{
+    for (int i = 1; i <= GUARD; i++)
+        if (p[-i] != guard_val || p[n + (size_t)i - 1] != guard_val) return 0;
+    return 1;
+}
+
+static void unguard(float *p)
+{
+    if (p) free(p - GUARD);
+}
+
+static void fill(float *p, size_t n, gn_rng *r)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * gn_rng_uniform(r) - 1);
+}
+
+/* worst |a - b| / max(|b|, 1) */
+static double max_err(const float *a, const float *b, size_t n)
+{
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1.0);
+        if (!(e <= w)) w = e; /* NaN counts as worst */
+    }
+    return w;
+}
+
+static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx, gn_rng *r)
+{
+    char name[160];
+    snprintf(name, sizeof name,
+             "N%d C%d %dx%d K%d %dx%d stride %d pad %d groups %d, %d threads, bias %d dx %d",
+             s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.groups, threads, with_bias,
+             with_dx);
+    if (conv2d_shape_finish(&s)) {
+        CHECK_MSG(0, "%s: invalid shape", name);
+        return;
+    }
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, ny = (size_t)s.N * s.K * s.P * s.Q;
+    size_t nw = (size_t)s.K * (s.C / s.groups) * s.R * s.S, nb = (size_t)s.K;
+    size_t nws = conv2d_ws_floats(&s, threads);
+    float *x = guarded(nx), *w = guarded(nw), *b = guarded(nb), *dy = guarded(ny);
+    float *y = guarded(ny), *yr = guarded(ny), *ws = guarded(nws);
+    float *dx = guarded(nx), *dxr = guarded(nx), *dw = guarded(nw), *dwr = guarded(nw);
+    float *db = guarded(nb), *dbr = guarded(nb);
+    fill(x, nx, r);
+    fill(w, nw, r);
+    fill(b, nb, r);
+    fill(dy, ny, r);
+    /* Backward adds: start from the same non-zero values. */
+    fill(dx, nx, r);
+    fill(dw, nw, r);
+    fill(db, nb, r);
+    memcpy(dxr, dx, nx * sizeof *dx);
+    memcpy(dwr, dw, nw * sizeof *dw);
+    memcpy(dbr, db, nb * sizeof *db);
+    float *base_dx = guarded(nx), *base_dw = guarded(nw), *base_db = guarded(nb);
+    memcpy(base_dx, dx, nx * sizeof *dx);
+    memcpy(base_dw, dw, nw * sizeof *dw);
+    memcpy(base_db, db, nb * sizeof *db);
+
+    conv2d_forward(y, x, w, with_bias ? b : NULL, ws, &s, threads);
+    conv2d_forward_ref(yr, x, w, with_bias ? b : NULL, &s);
+    double ey = max_err(y, yr, ny);
+    CHECK_MSG(ey <= 1e-4, "%s: forward error %.3e", name, ey);
+    CHECK_MSG(guards_ok(y, ny), "%s: forward wrote outside y", name);
+    CHECK_MSG(guards_ok(ws, nws), "%s: forward wrote outside its workspace", name);
+
+    conv2d_backward(with_dx ? dx : NULL, dw, with_bias ? db : NULL, dy, x, w, ws, &s, threads);
+    conv2d_backward_ref(with_dx ? dxr : NULL, dwr, with_bias ? dbr : NULL, dy, x, w, &s);
+    double edx = max_err(dx, dxr, nx), edw = max_err(dw, dwr, nw), edb = max_err(db, dbr, nb);
+    CHECK_MSG(edx <= 1e-4, "%s: dx error %.3e", name, edx);
+    CHECK_MSG(edw <= 1e-4, "%s: dw error %.3e", name, edw);
+    CHECK_MSG(edb <= 1e-4, "%s: db error %.3e", name, edb);
+    CHECK_MSG(guards_ok(dx, nx) && guards_ok(dw, nw) && guards_ok(db, nb),
+              "%s: backward wrote outside dx, dw or db", name);
+    CHECK_MSG(guards_ok(ws, nws), "%s: backward wrote outside its workspace", name);
+    CHECK_MSG(guards_ok(x, nx) && guards_ok(w, nw) && guards_ok(dy, ny), "%s: inputs", name);
+    /* Determinism: the same call again, onto the same starting values, is bit-identical. */
+    float *y2 = guarded(ny), *dx2 = guarded(nx), *dw2 = guarded(nw), *db2 = guarded(nb);
+    memcpy(dx2, base_dx, nx * sizeof *dx);
+    memcpy(dw2, base_dw, nw * sizeof *dw);
+    memcpy(db2, base_db, nb * sizeof *db);
+    conv2d_forward(y2, x, w, with_bias ? b : NULL, ws, &s, threads);
+    conv2d_backward(with_dx ? dx2 : NULL, dw2, with_bias ? db2 : NULL, dy, x, w, ws, &s,
+                    threads);
+    CHECK_MSG(!memcmp(y, y2, ny * sizeof *y) && !memcmp(dx, dx2, nx * sizeof *dx) &&
+                  !memcmp(dw, dw2, nw * sizeof *dw) && !memcmp(db, db2, nb * sizeof *db),
+              "%s: a second run differs", name);
+    unguard(y2);
+    unguard(dx2);
+    unguard(dw2);
+    unguard(db2);
+    if (getenv("GN_VERBOSE"))
+        printf("%-80s y %.1e dx %.1e dw %.1e db %.1e\n", name, ey, edx, edw, edb);
+
+    float *all[] = {x, w, b, dy, y, yr, ws, dx, dxr, dw, dwr, db, dbr, base_dx, base_dw, base_db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) unguard(all[i]);
+}
+
+int main(void)
+{
+    int maxt = 1;
+#ifdef _OPENMP
+    maxt = omp_get_max_threads();
+#endif
+    int tcount[3] = {1, 2, maxt > 2 ? maxt : 3};
+    /* N C H W K R S stride pad groups */
+    static const int fixed[][10] = {
+        {2, 3, 8, 8, 4, 1, 1, 1, 0, 1},  /* 1x1 direct */
+        {3, 5, 7, 5, 6, 1, 1, 2, 0, 1},  /* 1x1 stride 2 (im2col path) */
+        {2, 3, 7, 5, 4, 1, 1, 1, 1, 1},  /* 1x1 padded */
+        {2, 3, 9, 9, 4, 3, 3, 2, 1, 1},  /* 3x3 stride 2 pad 1 */
+        {3, 4, 7, 5, 5, 3, 3, 1, 1, 1},  /* odd, non-square */
+        {2, 2, 11, 6, 3, 5, 5, 1, 2, 1}, /* 5x5 pad 2 */
+        {2, 3, 6, 7, 2, 5, 5, 3, 0, 1},  /* 5x5 stride 3, no pad */
+        {4, 4, 6, 6, 6, 3, 3, 1, 1, 2},  /* groups 2 */
+        {3, 6, 5, 7, 6, 3, 3, 2, 1, 6},  /* depthwise, stride 2 */
+        {2, 4, 5, 5, 8, 3, 3, 1, 1, 4},  /* depthwise, multiplier 2 */
+        {2, 4, 6, 6, 4, 1, 1, 1, 0, 2},  /* grouped 1x1 direct */
+        {1, 3, 4, 4, 2, 4, 4, 1, 0, 1},  /* kernel = image */
+        {5, 1, 3, 3, 1, 3, 3, 1, 2, 1},  /* padding larger than needed */
+        {2, 3, 8, 8, 4, 7, 7, 2, 3, 1},  /* 7x7 stride 2 (a ResNet stem, small) */
+        {6, 16, 12, 10, 24, 3, 3, 1, 1, 1}, /* a little larger: many images per thread */
+    };
+    gn_rng r = gn_rng_make(gn_rng_key(2024, 1, 1));
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        const int *f = fixed[i];
+        conv2d_shape s = {.N = f[0], .C = f[1], .H = f[2], .W = f[3], .K = f[4], .R = f[5],
+                          .S = f[6], .stride = f[7], .pad = f[8], .groups = f[9]};
+        for (int t = 0; t < 3; t++) check_shape(s, tcount[t], (int)(i % 2), 1, &r);
+        check_shape(s, maxt, 1, 0, &r);
+        /* One image: with several threads this takes the multithreaded-sgemm path. */
+        s.N = 1;
+        check_shape(s, maxt, 1, 1, &r);
+    }
+    /* Random awkward shapes. */
+    for (int i = 0; i < 40; i++) {
+        conv2d_shape s;
+        s.groups = 1 + (int)gn_rng_below(&r, 3);
+        s.C = s.groups * (1 + (int)gn_rng_below(&r, 3));
+        s.K = s.groups * (1 + (int)gn_rng_below(&r, 4));
+        s.R = 1 + (int)gn_rng_below(&r, 5);
+        s.S = s.R;
+        s.stride = 1 + (int)gn_rng_below(&r, 3);
+        s.pad = (int)gn_rng_below(&r, (uint64_t)s.R);
+        s.H = s.R + (int)gn_rng_below(&r, 9);
+        s.W = s.R + (int)gn_rng_below(&r, 9);
+        s.N = 1 + (int)gn_rng_below(&r, 4);
+        check_shape(s, tcount[gn_rng_below(&r, 3)], (int)gn_rng_below(&r, 2),
+                    (int)(gn_rng_below(&r, 4) != 0), &r);
+    }
+    /* conv2d_shape_finish refuses what cannot work. */
+    conv2d_shape bad = {.N = 1, .C = 3, .H = 4, .W = 4, .K = 4, .R = 3, .S = 3, .stride = 1,
+                        .pad = 0, .groups = 2};
+    CHECK(conv2d_shape_finish(&bad) != 0);
+    bad.groups = 1;
+    bad.H = 2;
+    CHECK(conv2d_shape_finish(&bad) != 0);
+    bad.pad = 1;
+    CHECK(conv2d_shape_finish(&bad) == 0 && bad.P == 2 && bad.Q == 4);
+    return check_exit();
+}
