@@ -17,6 +17,9 @@ static const command commands[] = {
     {"synth", cmd_synth, "write the built-in synthetic data set"},
     {"check-data", cmd_check_data, "decode and check every image of a data set"},
     {"bench-data", cmd_bench_data, "measure data-loading throughput"},
+    {"visualize", cmd_visualize, "an image that excites a unit or class (gradient ascent)"},
+    {"dream", cmd_dream, "deep dream: amplify what a layer sees in a photo"},
+    {"saliency", cmd_saliency, "which pixels move a class score (|d score / d pixel|)"},
 };
 
 static void usage(FILE *f)

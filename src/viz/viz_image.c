@@ -1,0 +1,199 @@
+/* Pictures for the visualization commands: resampling (and its adjoint, for optimizing an image
+ * at a smaller scale than the net sees it), undoing the input normalization, heat maps, grids.
+ *
+ * Shape letters: C channels, H x W source, P x Q destination. */
+#include "gemmnet/viz.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The dense n_out x n_in matrix of a 1-D resampling: a triangle filter centred at each output
+ * pixel's position in the input (half-pixel centres, edges clamped), as wide as the shrink
+ * factor when shrinking; each row sums to 1. */
+static void resample_matrix(float *restrict m, int n_out, int n_in)
+{
+    memset(m, 0, sizeof(float) * (size_t)n_out * (size_t)n_in);
+    double scale = (double)n_in / n_out, support = scale > 1 ? scale : 1;
+    for (int o = 0; o < n_out; o++) {
+        double c = (o + 0.5) * scale - 0.5, sum = 0;
+        int first = (int)floor(c - support) + 1, last = (int)ceil(c + support) - 1;
+        float *row = m + (size_t)o * n_in;
+        for (int i = first; i <= last; i++) {
+            double wt = 1 - fabs(i - c) / support;
+            if (wt <= 0) continue;
+            int k = GN_MIN(GN_MAX(i, 0), n_in - 1);
+            row[k] += (float)wt;
+            sum += wt;
+        }
+        for (int k = 0; k < n_in; k++) row[k] = (float)(row[k] / sum);
+    }
+}
+
+/* dst:(C,P,Q) = My:(P,H) * src:(C,H,W) * Mx^T:(W,Q), or with adjoint the transpose:
+ * dst:(C,H,W) = My^T * src:(C,P,Q) * Mx. */
+static int resize_impl(float *dst, int dh, int dw, const float *src, int sh, int sw, int c,
+                       int adjoint)
+{
+    /* the matrices map the small side (H,W) to the large (P,Q) as in the forward direction */
+    int P = adjoint ? sh : dh, Q = adjoint ? sw : dw, H = adjoint ? dh : sh, W = adjoint ? dw : sw;
+    float *my = malloc(sizeof(float) * (size_t)P * H);
+    float *mx = malloc(sizeof(float) * (size_t)Q * W);
+    float *tmp = malloc(sizeof(float) * (size_t)GN_MAX(P, H) * GN_MAX(Q, W));
+    int rc = GN_ENOMEM;
+    if (!my || !mx || !tmp) goto done;
+    resample_matrix(my, P, H);
+    resample_matrix(mx, Q, W);
+    for (int ch = 0; ch < c; ch++) {
+        const float *s = src + (size_t)ch * sh * sw;
+        float *d = dst + (size_t)ch * dh * dw;
+        if (!adjoint) {
+            /* tmp:(H,Q) = s:(H,W) Mx^T, then d:(P,Q) = My tmp */
+            for (int y = 0; y < H; y++)
+                for (int q = 0; q < Q; q++) {
+                    const float *mr = mx + (size_t)q * W, *sr = s + (size_t)y * W;
+                    float a = 0;
+                    for (int x = 0; x < W; x++) a += mr[x] * sr[x];
+                    tmp[(size_t)y * Q + q] = a;
+                }
+            memset(d, 0, sizeof(float) * (size_t)P * Q);
+            for (int p = 0; p < P; p++)
+                for (int y = 0; y < H; y++) {
+                    float wt = my[(size_t)p * H + y];
+                    if (wt == 0) continue;
+                    for (int q = 0; q < Q; q++) d[(size_t)p * Q + q] += wt * tmp[(size_t)y * Q + q];
+                }
+        } else {
+            /* tmp:(H,Q) = My^T s:(P,Q), then d:(H,W) = tmp Mx */
+            memset(tmp, 0, sizeof(float) * (size_t)H * Q);
+            for (int p = 0; p < P; p++)
+                for (int y = 0; y < H; y++) {
+                    float wt = my[(size_t)p * H + y];
+                    if (wt == 0) continue;
+                    for (int q = 0; q < Q; q++) tmp[(size_t)y * Q + q] += wt * s[(size_t)p * Q + q];
+                }
+            memset(d, 0, sizeof(float) * (size_t)H * W);
+            for (int y = 0; y < H; y++)
+                for (int q = 0; q < Q; q++) {
+                    float t = tmp[(size_t)y * Q + q];
+                    const float *mr = mx + (size_t)q * W;
+                    float *dr = d + (size_t)y * W;
+                    for (int x = 0; x < W; x++) dr[x] += mr[x] * t;
+                }
+        }
+    }
+    rc = GN_OK;
+done:
+    free(my);
+    free(mx);
+    free(tmp);
+    return rc;
+}
+
+int gn_viz_resize(float *dst, int dh, int dw, const float *src, int sh, int sw, int c)
+{
+    if (dh == sh && dw == sw) {
+        memmove(dst, src, sizeof(float) * (size_t)c * sh * sw);
+        return GN_OK;
+    }
+    return resize_impl(dst, dh, dw, src, sh, sw, c, 0);
+}
+
+int gn_viz_resize_adjoint(float *dsrc, int sh, int sw, const float *ddst, int dh, int dw, int c)
+{
+    if (dh == sh && dw == sw) {
+        memmove(dsrc, ddst, sizeof(float) * (size_t)c * sh * sw);
+        return GN_OK;
+    }
+    return resize_impl(dsrc, sh, sw, ddst, dh, dw, c, 1);
+}
+
+static unsigned char to_byte(float v)
+{
+    v = v < 0 ? 0 : v > 255 ? 255 : v;
+    return (unsigned char)lrintf(v);
+}
+
+int gn_viz_render(unsigned char *rgb, int oh, int ow, const float *x, int c, int h, int w,
+                  const float mean[3], const float std[3])
+{
+    float *big = malloc(sizeof(float) * (size_t)c * oh * ow);
+    if (!big) return GN_ENOMEM;
+    int rc = gn_viz_resize(big, oh, ow, x, h, w, c);
+    if (rc == GN_OK) {
+        size_t plane = (size_t)oh * ow;
+        for (size_t i = 0; i < plane; i++)
+            for (int k = 0; k < 3; k++) {
+                int ch = c == 3 ? k : 0;
+                rgb[3 * i + k] = to_byte((big[ch * plane + i] * std[ch] + mean[ch]) * 255.0f);
+            }
+    }
+    free(big);
+    return rc;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, int w,
+                   const unsigned char *under)
+{
+    size_t n = (size_t)h * w, plane = (size_t)oh * ow;
+    float *sorted = malloc(sizeof(float) * n);
+    float *big = malloc(sizeof(float) * plane);
+    if (!sorted || !big) {
+        free(sorted);
+        free(big);
+        return GN_ENOMEM;
+    }
+    memcpy(sorted, map, sizeof(float) * n);
+    qsort(sorted, n, sizeof(float), cmp_float);
+    float top = sorted[(size_t)floor(0.995 * (double)(n - 1))];
+    if (!(top > 0)) top = sorted[n - 1] > 0 ? sorted[n - 1] : 1;
+    int rc = gn_viz_resize(big, oh, ow, map, h, w, 1);
+    for (size_t i = 0; rc == GN_OK && i < plane; i++) {
+        float t = big[i] / top;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        /* hot: black -> red -> yellow -> white over thirds of the range */
+        float col[3] = {fminf(1, 3 * t), fminf(1, fmaxf(0, 3 * t - 1)), fmaxf(0, 3 * t - 2)};
+        for (int k = 0; k < 3; k++) {
+            float v = 255 * col[k];
+            if (under) {
+                /* the picture at 35% shows through where the map is weak */
+                float a = fminf(1, 1.5f * t);
+                v = (1 - a) * 0.35f * under[3 * i + k] + a * v;
+            }
+            rgb[3 * i + k] = to_byte(v);
+        }
+    }
+    free(sorted);
+    free(big);
+    return rc;
+}
+
+void gn_viz_grid_size(int n, int th, int tw, int gap, int cols, int *oh, int *ow)
+{
+    cols = GN_MAX(1, GN_MIN(cols, n));
+    int rows = (n + cols - 1) / cols;
+    *oh = rows * th + (rows - 1) * gap;
+    *ow = cols * tw + (cols - 1) * gap;
+}
+
+void gn_viz_grid(unsigned char *out, const unsigned char *const *tiles, int n, int th, int tw,
+                 int gap, int cols)
+{
+    int oh, ow;
+    gn_viz_grid_size(n, th, tw, gap, cols, &oh, &ow);
+    cols = GN_MAX(1, GN_MIN(cols, n));
+    memset(out, 255, (size_t)oh * ow * 3);
+    for (int t = 0; t < n; t++) {
+        int r = t / cols, c = t % cols;
+        for (int y = 0; y < th; y++)
+            memcpy(out + ((size_t)(r * (th + gap) + y) * ow + (size_t)c * (tw + gap)) * 3,
+                   tiles[t] + (size_t)y * tw * 3, (size_t)tw * 3);
+    }
+}
