@@ -14,9 +14,9 @@ typedef struct command {
 static const command commands[] = {
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},
-    {"synth", cmd_synth, "write the built-in synthetic data set"},
-    {"check-data", cmd_check_data, "decode and check every image of a data set"},
-    {"bench-data", cmd_bench_data, "measure data-loading throughput"},
+    {"synth", cmd_synth, "generate the built-in data set (JPEGs in the ImageNet layout)"},
+    {"check-data", cmd_check_data, "scan a data set: class counts, sizes, unreadable files"},
+    {"bench-data", cmd_bench_data, "measure the loader: images/s decoded and augmented"},
     {"visualize", cmd_visualize, "an image that excites a unit or class (gradient ascent)"},
     {"dream", cmd_dream, "deep dream: amplify what a layer sees in a photo"},
     {"saliency", cmd_saliency, "which pixels move a class score (|d score / d pixel|)"},

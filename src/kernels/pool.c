@@ -23,14 +23,14 @@ void maxpool_forward(float *restrict y, int32_t *restrict idx, const float *rest
                 int w0 = imax(q * S - O, 0), w1 = imin(q * S - O + K, W);
                 int best_i = h0 * W + w0;
                 float best = xp[best_i];
+                /* Branch-free selection: on real data the comparison is unpredictable. */
                 for (int h = h0; h < h1; h++) {
                     const float *row = xp + (ptrdiff_t)h * W;
                     for (int w = w0; w < w1; w++) {
                         float v = row[w];
-                        if (v > best || (v != v && best == best)) {
-                            best = v;
-                            best_i = h * W + w;
-                        }
+                        int take = (v > best) | ((v != v) & (best == best));
+                        best = take ? v : best;
+                        best_i = take ? h * W + w : best_i;
                     }
                 }
                 yp[p * Q + q] = best;

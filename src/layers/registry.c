@@ -5,8 +5,6 @@
 
 extern const gn_layer_ops gn_connected_ops;
 extern const gn_layer_ops gn_cost_ops;
-extern const gn_layer_ops gn_convolutional_ops;
-extern const gn_layer_ops gn_batchnorm_ops;
 extern const gn_layer_ops gn_maxpool_ops;
 extern const gn_layer_ops gn_avgpool_ops;
 extern const gn_layer_ops gn_dropout_ops;
@@ -14,12 +12,12 @@ extern const gn_layer_ops gn_shortcut_ops;
 extern const gn_layer_ops gn_route_ops;
 extern const gn_layer_ops gn_softmax_ops;
 extern const gn_layer_ops gn_activation_ops;
+extern const gn_layer_ops gn_convolutional_ops;
+extern const gn_layer_ops gn_batchnorm_ops;
 
 static const gn_layer_ops *const registry[] = {
     &gn_connected_ops,
     &gn_cost_ops,
-    &gn_convolutional_ops,
-    &gn_batchnorm_ops,
     &gn_maxpool_ops,
     &gn_avgpool_ops,
     &gn_dropout_ops,
@@ -27,6 +25,8 @@ static const gn_layer_ops *const registry[] = {
     &gn_route_ops,
     &gn_softmax_ops,
     &gn_activation_ops,
+    &gn_convolutional_ops,
+    &gn_batchnorm_ops,
 };
 
 const gn_layer_ops *gn_layer_ops_find(const char *section)

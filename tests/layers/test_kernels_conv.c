@@ -151,15 +151,16 @@ int main(void)
         {1, 3, 4, 4, 2, 4, 4, 1, 0, 1},  /* kernel = image */
         {5, 1, 3, 3, 1, 3, 3, 1, 2, 1},  /* padding larger than needed */
         {2, 3, 8, 8, 4, 7, 7, 2, 3, 1},  /* 7x7 stride 2 (a ResNet stem, small) */
-        {6, 16, 12, 10, 24, 3, 3, 1, 1, 1}, /* a little larger: many images per thread */
+        {5, 8, 12, 10, 12, 3, 3, 1, 1, 1}, /* a little larger: several images per thread */
     };
     gn_rng r = gn_rng_make(gn_rng_key(2024, 1, 1));
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         const int *f = fixed[i];
         conv2d_shape s = {.N = f[0], .C = f[1], .H = f[2], .W = f[3], .K = f[4], .R = f[5],
                           .S = f[6], .stride = f[7], .pad = f[8], .groups = f[9]};
-        for (int t = 0; t < 3; t++) check_shape(s, tcount[t], (int)(i % 2), 1, &r);
-        check_shape(s, maxt, 1, 0, &r);
+        check_shape(s, 1, (int)(i % 2), 1, &r);
+        check_shape(s, maxt, (int)(i % 2), 1, &r);
+        check_shape(s, tcount[2], 1, 0, &r);
         /* One image: with several threads this takes the multithreaded-sgemm path. */
         s.N = 1;
         check_shape(s, maxt, 1, 1, &r);

@@ -1,0 +1,378 @@
+/* gemmnet train / eval / predict / plot. */
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "gemmnet/checkpoint.h"
+#include "gemmnet/data.h"
+#include "gemmnet/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile int g_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct log_state {
+    int live;      /* a live status line is on the terminal */
+    int tty;
+} log_state;
+
+static void log_line(void *user, int kind, const char *line)
+{
+    log_state *s = user;
+    if (kind == GN_LOG_PROGRESS && s->tty) {
+        fprintf(stderr, "\r\033[K%s", line);
+        s->live = 1;
+        return;
+    }
+    if (s->live) {
+        fputs("\r\033[K", stderr);
+        s->live = 0;
+    }
+    fprintf(kind == GN_LOG_WARN ? stderr : stdout, "%s%s\n", kind == GN_LOG_WARN ? "warning: " : "",
+            line);
+    fflush(stdout);
+}
+
+static const char *train_help =
+    "usage: gemmnet train CONFIG [--set section.key=value ...] [--out DIR]\n"
+    "                     [--resume auto|PATH] [--weights PATH [--skip-mismatch]]\n"
+    "                     [--threads N] [--seed S]\n\n"
+    "Trains the network CONFIG describes on the data its [data] section names.\n"
+    "  --out DIR        checkpoints, metrics.csv and curves.svg (default: runs/<config name>)\n"
+    "  --resume auto    continue from DIR/last.safetensors when it exists; PATH: from that file\n"
+    "  --weights PATH   start from another checkpoint's weights (fine-tuning)\n"
+    "  --skip-mismatch  with --weights: keep this network's own values where shapes differ\n"
+    "  --threads N      compute threads (default: all cores)\n"
+    "  --seed S         same as --set train.seed=S\n"
+    "SIGINT/SIGTERM write a checkpoint and exit 0. Ends with a line starting 'final:'.\n"
+    "See docs/training.md for the config keys.\n";
+
+int cmd_train(int argc, char **argv)
+{
+    cli_common c = {0};
+    gn_train_args a = {0};
+    char seedset[64], outbuf[4096];
+    for (int i = 1; i < argc;) {
+        if (cli_is_help(argv[i])) {
+            fputs(train_help, stdout);
+            return 0;
+        }
+        int k = cli_take_common(&c, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) {
+            i += k;
+            continue;
+        }
+        const char *o = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(o, "--out") && has) {
+            a.out_dir = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(o, "--resume") && has) {
+            a.resume = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(o, "--weights") && has) {
+            a.weights = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(o, "--skip-mismatch")) {
+            a.skip_mismatch = 1;
+            i++;
+        } else if (!strcmp(o, "--seed") && has) {
+            if (cli_parse_int("train", "--seed", argv[i + 1], 0, 2147483647) < 0) return 2;
+            if (c.n_sets == CLI_MAX_SETS) return cli_usage_error("train", "too many --set");
+            snprintf(seedset, sizeof seedset, "train.seed=%s", argv[i + 1]);
+            c.set_argpos[c.n_sets] = i + 1;
+            c.sets[c.n_sets++] = seedset;
+            i += 2;
+        } else if (o[0] == '-' || c.config) {
+            return cli_usage_error("train", "unexpected '%s'", o);
+        } else {
+            c.config = argv[i++];
+        }
+    }
+    if (!c.config) return cli_usage_error("train", "missing CONFIG");
+    if (a.resume && a.weights) return cli_usage_error("train", "--resume and --weights exclude each other");
+    if (!a.out_dir) {
+        const char *base = strrchr(c.config, '/');
+        base = base ? base + 1 : c.config;
+        snprintf(outbuf, sizeof outbuf, "runs/%.*s", (int)strcspn(base, "."), base);
+        a.out_dir = outbuf;
+    }
+    gn_cfg *cfg = cli_load_config(&c);
+    if (!cfg) return 1;
+    char *dump = gn_cfg_dump(cfg);
+    if (dump) {
+        printf("# resolved config (%s)\n%s# end of config\n", c.config, dump);
+        free(dump);
+    }
+    log_state ls = {0, isatty(2)};
+    a.threads = c.threads;
+    a.progress_interactive = ls.tty;
+    a.log = log_line;
+    a.user = &ls;
+    a.stop = &g_stop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    gn_err err = {0};
+    gn_train_result r;
+    int rc = gn_train(cfg, &a, &r, &err);
+    if (ls.live) fputs("\r\033[K", stderr);
+    gn_cfg_free(&cfg);
+    if (rc && rc != GN_EINTR) return cli_fail(&err);
+    printf("final: iters=%lld epochs=%.2f loss=%.4f", (long long)r.iters, r.epochs, r.train_loss);
+    if (r.has_val) {
+        printf(" val_loss=%.4f", r.val.loss);
+        if (r.val.top1 >= 0) printf(" top1=%.2f%% top5=%.2f%%", 100 * r.val.top1, 100 * r.val.top5);
+    }
+    printf(" img_per_s=%.1f time=%.1fs%s\n", r.img_per_s, r.seconds,
+           rc == GN_EINTR ? " (stopped)" : "");
+    if (r.bad_files) printf("skipped %lld unreadable files (listed above)\n", (long long)r.bad_files);
+    printf("checkpoint: %s\n", r.last_path);
+    if (r.has_val && access(r.best_path, F_OK) == 0) printf("best:       %s\n", r.best_path);
+    printf("metrics:    %s/metrics.csv\ncurves:     %s/curves.svg\n", a.out_dir, a.out_dir);
+    return 0;
+}
+
+/* Builds the net for cfg at batch and loads weights from path (strict). */
+static int load_net(gn_cfg *cfg, const char *path, int batch, gn_net **net, gn_ckpt **ck,
+                    gn_err *err)
+{
+    int rc = gn_net_build(net, cfg, batch, 1, err);
+    if (!rc) rc = gn_ckpt_open(ck, path, err);
+    if (!rc) rc = gn_ckpt_load_net(*ck, *net, NULL, GN_CKPT_STRICT, err);
+    return rc;
+}
+
+static const char *eval_help =
+    "usage: gemmnet eval CONFIG --weights PATH [--set ...] [--threads N] [--batch N]\n"
+    "                    [--confusion FILE.csv]\n\n"
+    "Evaluates the weights on the config's validation split ([data] val=, or --set data.val=DIR):\n"
+    "loss, top-1, top-5, per-class accuracy, and the confusion matrix as CSV (rows: true class,\n"
+    "columns: predicted class).\n";
+
+int cmd_eval(int argc, char **argv)
+{
+    cli_common c = {0};
+    const char *weights = NULL, *confusion = NULL;
+    int batch = 32;
+    for (int i = 1; i < argc;) {
+        if (cli_is_help(argv[i])) {
+            fputs(eval_help, stdout);
+            return 0;
+        }
+        int k = cli_take_common(&c, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) {
+            i += k;
+            continue;
+        }
+        if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
+            weights = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--confusion") && i + 1 < argc) {
+            confusion = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            if ((batch = cli_parse_int("eval", "--batch", argv[i + 1], 1, 1 << 16)) < 0) return 2;
+            i += 2;
+        } else if (argv[i][0] == '-' || c.config) {
+            return cli_usage_error("eval", "unexpected '%s'", argv[i]);
+        } else {
+            c.config = argv[i++];
+        }
+    }
+    if (!c.config || !weights) return cli_usage_error("eval", "needs CONFIG and --weights PATH");
+    gn_set_threads(c.threads);
+    gn_cfg *cfg = cli_load_config(&c);
+    if (!cfg) return 1;
+    gn_err err = {0};
+    gn_net *net = NULL;
+    gn_ckpt *ck = NULL;
+    gn_loader *val = NULL;
+    gn_data_opts d;
+    gn_train_opts to;
+    gn_eval_result r = {0};
+    int rc = gn_train_opts_parse(&to, cfg, &err);
+    if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
+    gn_train_accept_darknet_keys(cfg);
+    if (!rc) rc = load_net(cfg, weights, batch, &net, &ck, &err);
+    if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);
+    if (!rc && !gn_loader_has_split(&d, GN_SPLIT_VAL))
+        rc = gn_err_set(&err, GN_ECONFIG, "no validation data: set [data] val= or --set data.val=DIR");
+    if (!rc) rc = gn_loader_create(&val, &d, GN_SPLIT_VAL, batch, 1, &err);
+    if (!rc) rc = gn_evaluate(net, val, 1, &r, &err);
+    const char *f;
+    while (val && (f = gn_loader_pop_failure(val))) fprintf(stderr, "warning: skipped %s\n", f);
+    if (!rc) {
+        printf("%lld images  loss %.4f", (long long)r.images, r.loss);
+        if (r.top1 >= 0) printf("  top1 %.2f%%  top5 %.2f%%", 100 * r.top1, 100 * r.top5);
+        printf("\n");
+        if (r.confusion) {
+            printf("\n%-24s %8s %8s\n", "class", "images", "top1");
+            for (int k = 0; k < r.classes; k++) {
+                long long tot = 0;
+                for (int j = 0; j < r.classes; j++) tot += r.confusion[(size_t)k * r.classes + j];
+                printf("%-24s %8lld %7.2f%%\n", gn_loader_class_name(val, k), tot,
+                       tot ? 100.0 * r.confusion[(size_t)k * r.classes + k] / tot : 0.0);
+            }
+        }
+        if (confusion && r.confusion) {
+            FILE *o = fopen(confusion, "w");
+            if (!o) {
+                rc = gn_err_set(&err, GN_EIO, "cannot write %s", confusion);
+            } else {
+                fprintf(o, "true\\predicted");
+                for (int j = 0; j < r.classes; j++) fprintf(o, ",%s", gn_loader_class_name(val, j));
+                fprintf(o, "\n");
+                for (int k = 0; k < r.classes; k++) {
+                    fprintf(o, "%s", gn_loader_class_name(val, k));
+                    for (int j = 0; j < r.classes; j++)
+                        fprintf(o, ",%lld", (long long)r.confusion[(size_t)k * r.classes + j]);
+                    fprintf(o, "\n");
+                }
+                if (fclose(o)) rc = gn_err_set(&err, GN_EIO, "cannot write %s", confusion);
+                else printf("confusion matrix: %s\n", confusion);
+            }
+        }
+    }
+    gn_eval_result_free(&r);
+    gn_loader_free(&val);
+    gn_ckpt_close(&ck);
+    gn_net_free(&net);
+    gn_cfg_free(&cfg);
+    return rc ? cli_fail(&err) : 0;
+}
+
+static const char *predict_help =
+    "usage: gemmnet predict CONFIG --weights PATH [--set ...] [--top N] IMAGE...\n\n"
+    "Prints the top classes (default 5) with their probabilities for each JPEG, using the\n"
+    "evaluation transform (resize the shorter side, centre crop). Class names come from the\n"
+    "checkpoint.\n";
+
+int cmd_predict(int argc, char **argv)
+{
+    cli_common c = {0};
+    const char *weights = NULL;
+    const char *images[4096];
+    int n_images = 0, top = 5;
+    for (int i = 1; i < argc;) {
+        if (cli_is_help(argv[i])) {
+            fputs(predict_help, stdout);
+            return 0;
+        }
+        int k = cli_take_common(&c, argc, argv, i);
+        if (k < 0) return 2;
+        if (k > 0) {
+            i += k;
+            continue;
+        }
+        if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
+            weights = argv[i + 1];
+            i += 2;
+        } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
+            if ((top = cli_parse_int("predict", "--top", argv[i + 1], 1, 1000)) < 0) return 2;
+            i += 2;
+        } else if (argv[i][0] == '-') {
+            return cli_usage_error("predict", "unexpected '%s'", argv[i]);
+        } else if (!c.config) {
+            c.config = argv[i++];
+        } else if (n_images < 4096) {
+            images[n_images++] = argv[i++];
+        } else {
+            return cli_usage_error("predict", "too many images");
+        }
+    }
+    if (!c.config || !weights || !n_images)
+        return cli_usage_error("predict", "needs CONFIG, --weights PATH and at least one IMAGE");
+    gn_set_threads(c.threads);
+    gn_cfg *cfg = cli_load_config(&c);
+    if (!cfg) return 1;
+    gn_err err = {0};
+    gn_net *net = NULL;
+    gn_ckpt *ck = NULL;
+    gn_data_opts d;
+    gn_train_opts to;
+    int rc = gn_train_opts_parse(&to, cfg, &err), failed = 0;
+    if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
+    gn_train_accept_darknet_keys(cfg);
+    if (!rc) rc = load_net(cfg, weights, 1, &net, &ck, &err);
+    if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);
+    if (rc) goto done;
+    int k = net->n_classes;
+    const char *names = gn_ckpt_meta(ck, "classes");
+    char **cls = calloc((size_t)k, sizeof *cls);
+    char *names_copy = names ? strdup(names) : NULL;
+    if (!cls) {
+        rc = gn_err_set(&err, GN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (names_copy) {
+        int j = 0;
+        for (char *tok = strtok(names_copy, "\n"); tok && j < k; tok = strtok(NULL, "\n")) cls[j++] = tok;
+    }
+    if (top > k) top = k;
+    for (int i = 0; i < n_images; i++) {
+        unsigned char *rgb = NULL;
+        int w, h;
+        gn_err ie = {0};
+        if (gn_jpeg_load_rgb(images[i], &rgb, &w, &h, &ie)) {
+            fprintf(stderr, "warning: %s\n", ie.msg);
+            failed++;
+            continue;
+        }
+        gn_data_eval_transform(&d, rgb, w, h, net->input);
+        free(rgb);
+        gn_ctx ctx = gn_net_ctx(net, 0);
+        gn_net_forward(net, &ctx);
+        const float *p = gn_net_output(net);
+        printf("%s\n", images[i]);
+        unsigned char *used = calloc((size_t)k, 1);
+        for (int t = 0; used && t < top; t++) {
+            int best = -1;
+            for (int j = 0; j < k; j++)
+                if (!used[j] && (best < 0 || p[j] > p[best])) best = j;
+            used[best] = 1;
+            char idx[32];
+            snprintf(idx, sizeof idx, "class %d", best);
+            printf("  %6.2f%%  %s\n", 100.0 * p[best], cls[best] ? cls[best] : idx);
+        }
+        free(used);
+    }
+    free(names_copy);
+    free(cls);
+done:
+    gn_ckpt_close(&ck);
+    gn_net_free(&net);
+    gn_cfg_free(&cfg);
+    if (rc) return cli_fail(&err);
+    return failed ? 1 : 0;
+}
+
+static const char *plot_help =
+    "usage: gemmnet plot DIR\n\n"
+    "Writes DIR/curves.svg (loss and accuracy against iterations) from DIR/metrics.csv.\n";
+
+int cmd_plot(int argc, char **argv)
+{
+    if (argc == 2 && cli_is_help(argv[1])) {
+        fputs(plot_help, stdout);
+        return 0;
+    }
+    if (argc != 2) return cli_usage_error("plot", "needs DIR");
+    gn_err err = {0};
+    if (gn_plot_metrics(argv[1], &err)) return cli_fail(&err);
+    printf("%s/curves.svg\n", argv[1]);
+    return 0;
+}

@@ -1,0 +1,602 @@
+/* The training loop: mini-batches from the loader, forward/backward with gradient accumulation
+ * over subdivisions, the SGD step, evaluation, metrics, and checkpoints that let a run resume
+ * exactly where it stopped.
+ *
+ * Exact resume: every random choice is a pure function of (seed, counters) - the data order
+ * and augmentation of (seed, epoch, sample), dropout of (seed, step) - so a checkpoint needs
+ * only the weights, batch-norm statistics, momentum, the iteration and the loader's position.
+ * For the same thread count the resumed run performs the same arithmetic in the same order. */
+#include "gemmnet/gemmnet.h"
+#include "gemmnet/checkpoint.h"
+#include "gemmnet/data.h"
+#include "gemmnet/train.h"
+#include "core/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct trainer {
+    gn_cfg *cfg;
+    const gn_train_args *args;
+    gn_train_opts o;
+    gn_data_opts d;
+    gn_net *net;
+    gn_loader *train, *val;
+    float *momentum;
+    int mini;            /* images per mini-batch */
+    int classify;
+    int64_t iter;        /* iterations done */
+    int64_t iters_per_epoch;
+    double smooth_loss;
+    double best;         /* best validation top-1 (or -loss for regression); -inf if none */
+    double last_save;    /* gn_now() of the last checkpoint */
+    char *cfg_text;
+    char net_hash[32];
+    FILE *metrics;
+    char path_last[4096], path_best[4096], path_metrics[4096];
+} trainer;
+
+static void logf_(const trainer *t, int kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void logf_(const trainer *t, int kind, const char *fmt, ...)
+{
+    if (!t->args->log) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    t->args->log(t->args->user, kind, buf);
+}
+
+static int mkdir_p(const char *dir, gn_err *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
+        return gn_err_set(err, GN_EINVAL, "output directory name too long");
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) && errno != EEXIST)
+            return gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) && errno != EEXIST)
+        return gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    return GN_OK;
+}
+
+static void join(char *out, size_t n, const char *dir, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+/* ---- checkpoints ---- */
+
+static char *class_names(const trainer *t)
+{
+    int k = t->classify ? gn_loader_classes(t->train) : 0;
+    size_t len = 1;
+    for (int i = 0; i < k; i++) len += strlen(gn_loader_class_name(t->train, i)) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    *p = 0;
+    for (int i = 0; i < k; i++) p += sprintf(p, "%s%s", i ? "\n" : "", gn_loader_class_name(t->train, i));
+    return s;
+}
+
+static int save_checkpoint(trainer *t, const char *path, gn_err *err)
+{
+    char iter[32], epoch[32], cursor[32], seed[32], best[64], smooth[64], lr[64], threads[16];
+    int64_t e, b;
+    gn_loader_position(t->train, &e, &b);
+    snprintf(iter, sizeof iter, "%" PRId64, t->iter);
+    snprintf(epoch, sizeof epoch, "%" PRId64, e);
+    snprintf(cursor, sizeof cursor, "%" PRId64, b);
+    snprintf(seed, sizeof seed, "%" PRIu64, t->o.seed);
+    snprintf(best, sizeof best, "%.17g", t->best);
+    snprintf(smooth, sizeof smooth, "%.17g", t->smooth_loss);
+    snprintf(lr, sizeof lr, "%.17g", gn_schedule_lr(&t->o.sched, t->iter));
+    snprintf(threads, sizeof threads, "%d", gn_get_threads());
+    char *classes = class_names(t);
+    if (!classes) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    const gn_kv meta[] = {
+        {"gemmnet_version", GN_VERSION},
+        {"iteration", iter},
+        {"epoch", epoch},
+        {"batch_in_epoch", cursor},
+        {"seed", seed},
+        {"rng", "counter-based: every draw is a function of (seed, epoch, sample) or (seed, step)"},
+        {"lr", lr},
+        {"best_metric", best},
+        {"smoothed_loss", smooth},
+        {"threads", threads},
+        {"net_hash", t->net_hash},
+        {"config", t->cfg_text},
+        {"classes", classes},
+    };
+    int rc = gn_ckpt_save(path, t->net, t->momentum, meta, (int)(sizeof meta / sizeof meta[0]), err);
+    free(classes);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keeps the newest `keep` numbered checkpoints ckpt-<iteration>.safetensors. */
+static void prune_numbered(trainer *t)
+{
+    DIR *d = opendir(t->args->out_dir);
+    if (!d) return;
+    char *names[4096];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 4096) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "ckpt-", 5) && len > 17 &&
+            !strcmp(e->d_name + len - 12, ".safetensors"))
+            if (!(names[n] = gn_strdup(e->d_name))) break; else n++;
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        if (i < n - t->o.ckpt_keep) {
+            char p[4096 + 300];
+            snprintf(p, sizeof p, "%s/%s", t->args->out_dir, names[i]);
+            unlink(p);
+        }
+        free(names[i]);
+    }
+}
+
+static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
+{
+    int rc = save_checkpoint(t, t->path_last, err);
+    if (!rc && numbered && t->o.ckpt_keep > 0) {
+        char name[64], p[4200];
+        snprintf(name, sizeof name, "ckpt-%08" PRId64 ".safetensors", t->iter);
+        join(p, sizeof p, t->args->out_dir, name);
+        rc = save_checkpoint(t, p, err);
+        if (!rc) prune_numbered(t);
+    }
+    if (!rc && improved) rc = save_checkpoint(t, t->path_best, err);
+    if (rc) {
+        if (t->o.ckpt_on_error == 0) return gn_err_wrap(err, "checkpoint at iteration %" PRId64
+                                                        " failed; the previous one is intact",
+                                                        t->iter);
+        logf_(t, GN_LOG_WARN, "checkpoint at iteration %" PRId64 " failed (%s); the previous "
+              "one is intact; retrying at the next checkpoint", t->iter, err->msg);
+        return GN_OK;
+    }
+    t->last_save = gn_now();
+    return GN_OK;
+}
+
+/* ---- metrics.csv ---- */
+
+static const char *metrics_header = "iter,epoch,loss,lr,img_per_s,data_wait,val_loss,val_top1,val_top5\n";
+
+/* Opens metrics.csv for appending; when resuming, drops rows after the resumed iteration. */
+static int open_metrics(trainer *t, int resumed, gn_err *err)
+{
+    if (resumed) {
+        FILE *f = fopen(t->path_metrics, "r");
+        if (f) {
+            char tmp[4200];
+            snprintf(tmp, sizeof tmp, "%s.tmp", t->path_metrics);
+            FILE *o = fopen(tmp, "w");
+            if (!o) {
+                fclose(f);
+                return gn_err_set(err, GN_EIO, "cannot write %s: %s", tmp, strerror(errno));
+            }
+            char line[1024];
+            int first = 1;
+            while (fgets(line, sizeof line, f)) {
+                long long it = 0;
+                if (first || (sscanf(line, "%lld,", &it) == 1 && it <= t->iter)) fputs(line, o);
+                first = 0;
+            }
+            fclose(f);
+            if (fclose(o) || rename(tmp, t->path_metrics))
+                return gn_err_set(err, GN_EIO, "cannot rewrite %s", t->path_metrics);
+            t->metrics = fopen(t->path_metrics, "a");
+            if (!t->metrics) return gn_err_set(err, GN_EIO, "cannot open %s", t->path_metrics);
+            return GN_OK;
+        }
+    }
+    t->metrics = fopen(t->path_metrics, "w");
+    if (!t->metrics)
+        return gn_err_set(err, GN_EIO, "cannot write %s: %s", t->path_metrics, strerror(errno));
+    fputs(metrics_header, t->metrics);
+    fflush(t->metrics);
+    return GN_OK;
+}
+
+static double epoch_now(const trainer *t)
+{
+    int64_t e, b;
+    gn_loader_position(t->train, &e, &b);
+    int64_t bpe = gn_loader_batches_per_epoch(t->train);
+    return (double)e + (bpe ? (double)b / (double)bpe : 0.0);
+}
+
+/* ---- setup ---- */
+
+static int check_outputs(trainer *t, gn_err *err)
+{
+    gn_shape out = gn_net_out_shape(t->net);
+    int n_out = (int)gn_shape_size(out);
+    if (t->net->loss_layer < 0)
+        return gn_err_set(err, GN_ECONFIG, "%s: the network has no loss layer: end it with "
+                          "[softmax] (classification) or [cost] (regression)", t->cfg->path);
+    int k = gn_loader_classes(t->train);
+    t->classify = k > 0;
+    if (t->classify && k != n_out)
+        return gn_err_set(err, GN_ESHAPE, "the training data has %d classes but the network "
+                          "outputs %d values: set the last [connected] output=%d (or filters=)",
+                          k, n_out, k);
+    if (!t->classify && t->d.targets != n_out)
+        return gn_err_set(err, GN_ESHAPE, "the data has %d targets but the network outputs %d "
+                          "values", t->d.targets, n_out);
+    return GN_OK;
+}
+
+static void report_config_changes(trainer *t, const char *old)
+{
+    /* Lines of the resolved configs that differ: hyperparameters changed for the resumed run. */
+    int shown = 0;
+    const char *p = t->cfg_text;
+    while (*p && shown < 20) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        if (len && len < sizeof line && p[0] != '[') {
+            memcpy(line, p, len);
+            line[len] = 0;
+            const char *q = strstr(old, line);
+            int found = q && (q == old || q[-1] == '\n') && (q[len] == '\n' || q[len] == 0);
+            if (!found) {
+                logf_(t, GN_LOG_WARN, "changed since the checkpoint (used now): %s", line);
+                shown++;
+            }
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+}
+
+static int resume(trainer *t, const char *path, gn_err *err)
+{
+    gn_ckpt *c = NULL;
+    int rc = gn_ckpt_open(&c, path, err);
+    if (rc) return gn_err_wrap(err, "cannot resume from %s", path);
+    const char *hash = gn_ckpt_meta(c, "net_hash");
+    const char *it = gn_ckpt_meta(c, "iteration"), *ep = gn_ckpt_meta(c, "epoch");
+    const char *cur = gn_ckpt_meta(c, "batch_in_epoch");
+    if (!hash || !it || !ep || !cur) {
+        rc = gn_err_set(err, GN_EFORMAT, "%s has no training state (iteration, epoch, cursor, "
+                        "net_hash): use --weights to start from its weights", path);
+        goto done;
+    }
+    if (strcmp(hash, t->net_hash)) {
+        const char *old = gn_ckpt_meta(c, "config");
+        rc = gn_err_set(err, GN_ECONFIG, "%s was written for another network (network hash %s, "
+                        "this config's is %s); resuming it with this config is refused%s",
+                        path, hash, t->net_hash,
+                        old ? ": compare the layer sections with the config stored in the "
+                              "checkpoint's metadata" : "");
+        goto done;
+    }
+    if ((rc = gn_ckpt_load_net(c, t->net, t->momentum, GN_CKPT_STRICT, err))) goto done;
+    t->iter = strtoll(it, NULL, 10);
+    int64_t e = strtoll(ep, NULL, 10), b = strtoll(cur, NULL, 10);
+    const char *best = gn_ckpt_meta(c, "best_metric"), *sm = gn_ckpt_meta(c, "smoothed_loss");
+    if (best) t->best = strtod(best, NULL);
+    if (sm) t->smooth_loss = strtod(sm, NULL);
+    const char *threads = gn_ckpt_meta(c, "threads");
+    if (threads && atoi(threads) != gn_get_threads())
+        logf_(t, GN_LOG_WARN, "the checkpoint was written with %s threads, this run uses %d: "
+              "the result will not be bit-identical to an uninterrupted run", threads,
+              gn_get_threads());
+    const char *old = gn_ckpt_meta(c, "config");
+    if (old) report_config_changes(t, old);
+    if ((rc = gn_loader_seek(t->train, e, b))) {
+        rc = gn_err_set(err, rc, "cannot seek the training data to epoch %" PRId64 " batch %"
+                        PRId64, e, b);
+        goto done;
+    }
+    logf_(t, GN_LOG_INFO, "resumed from %s at iteration %" PRId64 " (epoch %" PRId64 ", batch %"
+          PRId64 ")", path, t->iter, e, b);
+done:
+    gn_ckpt_close(&c);
+    return rc;
+}
+
+static int load_weights(trainer *t, gn_err *err)
+{
+    gn_ckpt *c = NULL;
+    int rc = gn_ckpt_open(&c, t->args->weights, err);
+    if (!rc)
+        rc = gn_ckpt_load_net(c, t->net, NULL,
+                              t->args->skip_mismatch ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, err);
+    if (!rc) {
+        for (int i = 0; i < gn_ckpt_n_skipped(c); i++)
+            logf_(t, GN_LOG_WARN, "--weights: %s", gn_ckpt_skipped(c, i));
+        logf_(t, GN_LOG_INFO, "weights from %s", t->args->weights);
+    } else {
+        gn_err_wrap(err, "--weights %s", t->args->weights);
+    }
+    gn_ckpt_close(&c);
+    return rc;
+}
+
+static void free_trainer(trainer *t)
+{
+    if (t->metrics) fclose(t->metrics);
+    gn_loader_free(&t->train);
+    gn_loader_free(&t->val);
+    gn_net_free(&t->net);
+    gn_free(t->momentum);
+    free(t->cfg_text);
+}
+
+static void drain_failures(trainer *t, gn_loader *l)
+{
+    const char *f;
+    while ((f = gn_loader_pop_failure(l))) logf_(t, GN_LOG_WARN, "skipped %s", f);
+}
+
+static int evaluate(trainer *t, gn_eval_result *r, int *improved, gn_err *err)
+{
+    double t0 = gn_now();
+    int rc = gn_evaluate(t->net, t->val, 0, r, err);
+    drain_failures(t, t->val);
+    if (rc) return rc;
+    double metric = t->classify ? r->top1 : -r->loss;
+    *improved = metric > t->best;
+    if (*improved) t->best = metric;
+    if (t->classify)
+        logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.4f  top1 %.2f%%  top5 "
+              "%.2f%%  (%" PRId64 " images, %.1fs)%s", t->iter, r->loss, 100 * r->top1,
+              100 * r->top5, r->images, gn_now() - t0, *improved ? "  best so far" : "");
+    else
+        logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.6f (%" PRId64 " rows)%s",
+              t->iter, r->loss, r->images, *improved ? "  best so far" : "");
+    fprintf(t->metrics, "%" PRId64 ",%.4f,,%.6g,,,%.6f,", t->iter, epoch_now(t),
+            gn_schedule_lr(&t->o.sched, t->iter), r->loss);
+    if (t->classify)
+        fprintf(t->metrics, "%.4f,%.4f\n", 100 * r->top1, 100 * r->top5);
+    else
+        fprintf(t->metrics, ",\n");
+    fflush(t->metrics);
+    return GN_OK;
+}
+
+static void format_eta(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    int h = (int)(s / 3600), m = (int)(fmod(s, 3600) / 60), sec = (int)fmod(s, 60);
+    if (h) snprintf(buf, n, "%dh%02dm", h, m);
+    else snprintf(buf, n, "%dm%02ds", m, sec);
+}
+
+int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_err *err)
+{
+    trainer tr, *t = &tr;
+    memset(t, 0, sizeof *t);
+    memset(res, 0, sizeof *res);
+    t->cfg = cfg;
+    t->args = args;
+    t->best = -INFINITY;
+    int rc;
+    gn_set_threads(args->threads);
+    if ((rc = gn_train_opts_parse(&t->o, cfg, err))) goto done;
+    if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
+    gn_train_accept_darknet_keys(cfg);
+    t->mini = t->o.batch / t->o.subdivisions;
+    if ((rc = gn_net_build(&t->net, cfg, t->mini, t->o.seed, err))) goto done;
+    if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
+    if (!gn_loader_has_split(&t->d, GN_SPLIT_TRAIN)) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s: no training data: set [data] train=DIR (a folder "
+                        "of class folders, a list file or a .csv), e.g. --set data.train=DIR",
+                        cfg->path);
+        goto done;
+    }
+    if ((rc = gn_loader_create(&t->train, &t->d, GN_SPLIT_TRAIN, t->mini, t->o.seed, err)))
+        goto done;
+    if (gn_loader_has_split(&t->d, GN_SPLIT_VAL) &&
+        (rc = gn_loader_create(&t->val, &t->d, GN_SPLIT_VAL, t->mini, t->o.seed, err)))
+        goto done;
+    if ((rc = check_outputs(t, err))) goto done;
+    t->iters_per_epoch = gn_loader_size(t->train) / t->o.batch;
+    if (t->iters_per_epoch < 1) {
+        rc = gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer than "
+                        "one batch of %d", gn_loader_size(t->train), t->o.batch);
+        goto done;
+    }
+    if (!t->o.max_batches) t->o.max_batches = (int64_t)t->o.epochs * t->iters_per_epoch;
+    t->o.sched.max_batches = t->o.max_batches;
+    t->cfg_text = gn_cfg_dump(cfg);
+    t->momentum = gn_alloc(t->net->n_params, sizeof(float));
+    if (!t->cfg_text || !t->momentum) {
+        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(cfg));
+    if ((rc = mkdir_p(args->out_dir, err))) goto done;
+    join(t->path_last, sizeof t->path_last, args->out_dir, "last.safetensors");
+    join(t->path_best, sizeof t->path_best, args->out_dir, "best.safetensors");
+    join(t->path_metrics, sizeof t->path_metrics, args->out_dir, "metrics.csv");
+    snprintf(res->last_path, sizeof res->last_path, "%s", t->path_last);
+    snprintf(res->best_path, sizeof res->best_path, "%s", t->path_best);
+
+    logf_(t, GN_LOG_INFO, "network: %d layers, %zu parameters, %.3f GFLOP per image forward; "
+          "batch %d (%d x %d), %d threads, %s", t->net->n_layers, t->net->n_params,
+          t->net->flops / 1e9, t->o.batch, t->o.subdivisions, t->mini, gn_get_threads(),
+          gn_blas_info());
+    logf_(t, GN_LOG_INFO, "data: %" PRId64 " training images%s, %d classes; %" PRId64
+          " iterations (%" PRId64 " per epoch)", gn_loader_size(t->train),
+          t->val ? "" : " (no validation split)", gn_loader_classes(t->train), t->o.max_batches,
+          t->iters_per_epoch);
+    if (t->val) logf_(t, GN_LOG_INFO, "validation: %" PRId64 " images", gn_loader_size(t->val));
+
+    int resumed = 0;
+    const char *rpath = args->resume;
+    if (rpath && !strcmp(rpath, "auto")) {
+        rpath = access(t->path_last, F_OK) == 0 ? t->path_last : NULL;
+        if (!rpath) logf_(t, GN_LOG_INFO, "--resume auto: no %s yet, starting fresh", t->path_last);
+    }
+    if (rpath) {
+        if ((rc = resume(t, rpath, err))) goto done;
+        resumed = 1;
+    } else if (args->weights) {
+        if ((rc = load_weights(t, err))) goto done;
+    }
+    if ((rc = open_metrics(t, resumed, err))) goto done;
+    res->start_iter = t->iter;
+    t->last_save = gn_now();
+
+    double t_start = gn_now(), t_train = 0, t_log = gn_now(), t_progress = 0;
+    gn_loader_stats st0;
+    gn_loader_get_stats(t->train, &st0);
+    int64_t images_run = 0, images_log = 0;
+    double wait_log = st0.wait_s;
+    int64_t epoch_prev, dummy;
+    gn_loader_position(t->train, &epoch_prev, &dummy);
+    gn_eval_result last_eval;
+    memset(&last_eval, 0, sizeof last_eval);
+    int64_t last_eval_iter = -1;
+
+    while (t->iter < t->o.max_batches) {
+        double t0 = gn_now();
+        float lr = (float)gn_schedule_lr(&t->o.sched, t->iter);
+        gn_net_zero_grads(t->net);
+        double loss = 0;
+        for (int s = 0; s < t->o.subdivisions; s++) {
+            int n = 0;
+            rc = gn_loader_next(t->train, t->net->input, t->classify ? t->net->labels : NULL,
+                                t->classify ? NULL : t->net->targets, &n, err);
+            drain_failures(t, t->train);
+            if (rc) goto done;
+            GN_ASSERT(n == t->mini);
+            gn_ctx ctx = gn_net_ctx(t->net, 1);
+            ctx.loss_scale = 1.0f / (float)t->o.batch;
+            ctx.seed = t->o.seed;
+            ctx.step = (uint64_t)(t->iter * t->o.subdivisions + s);
+            double l = gn_net_forward(t->net, &ctx);
+            if (!isfinite(l)) {
+                rc = gn_err_set(err, GN_ENAN, "the loss became %s at iteration %" PRId64
+                                " (learning rate %g): training stopped; the last good "
+                                "checkpoint is %s (try a lower learning_rate or burn_in)",
+                                isnan(l) ? "NaN" : "infinite", t->iter, lr,
+                                access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)");
+                goto done;
+            }
+            gn_net_backward(t->net, &ctx);
+            loss += l / t->o.subdivisions;
+        }
+        gn_sgd_step(t->net->params, t->momentum, t->net->grads, t->net->n_params, lr,
+                    (float)t->o.momentum, (float)t->o.decay, t->o.nesterov);
+        t->iter++;
+        images_run += t->o.batch;
+        images_log += t->o.batch;
+        t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? loss
+                                                             : 0.95 * t->smooth_loss + 0.05 * loss;
+        double now = gn_now();
+        t_train += now - t0;
+
+        /* progress and metrics */
+        int log_now = t->iter % t->o.log_every == 0 || t->iter == t->o.max_batches;
+        if (log_now || (args->progress_interactive && now - t_progress > 0.25)) {
+            gn_loader_stats st;
+            gn_loader_get_stats(t->train, &st);
+            double dt = now - t_log;
+            double ips = dt > 0 ? images_log / dt : 0;
+            double wait = dt > 0 ? (st.wait_s - wait_log) / dt : 0;
+            double per_iter = t_train / (double)(t->iter - res->start_iter);
+            char eta[32];
+            format_eta(per_iter * (double)(t->o.max_batches - t->iter), eta, sizeof eta);
+            logf_(t, log_now && !args->progress_interactive ? GN_LOG_INFO : GN_LOG_PROGRESS,
+                  "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  %.1f img/s  "
+                  "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
+                  t->smooth_loss, lr, ips, 100 * wait, eta);
+            t_progress = now;
+            if (log_now) {
+                fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
+                        epoch_now(t), loss, lr, ips, wait);
+                fflush(t->metrics);
+                t_log = now;
+                images_log = 0;
+                wait_log = st.wait_s;
+            }
+        }
+
+        /* evaluation */
+        int64_t epoch_cur, b;
+        gn_loader_position(t->train, &epoch_cur, &b);
+        int improved = 0;
+        int at_end = t->iter == t->o.max_batches;
+        if (t->val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
+                       (t->o.eval_epoch && epoch_cur != epoch_prev) || at_end)) {
+            if ((rc = evaluate(t, &last_eval, &improved, err))) goto done;
+            last_eval_iter = t->iter;
+        }
+        epoch_prev = epoch_cur;
+
+        /* checkpoints */
+        int stop = args->stop && *args->stop;
+        int scheduled = at_end || (t->o.ckpt_every && t->iter % t->o.ckpt_every == 0) ||
+                        (t->o.ckpt_minutes > 0 && now - t->last_save >= 60 * t->o.ckpt_minutes);
+        if (scheduled || stop || improved)
+            if ((rc = checkpoint(t, improved, scheduled, err))) goto done;
+        if (stop && !at_end) {
+            logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
+                  "with --resume auto)", t->iter, t->path_last);
+            rc = GN_EINTR;
+            break;
+        }
+    }
+    if (t->iter == t->o.max_batches && res->start_iter == t->iter && !resumed) {
+        /* max_batches = 0 iterations: still leave a checkpoint */
+        if ((rc = checkpoint(t, 0, 1, err))) goto done;
+    }
+    fflush(t->metrics);
+    {
+        gn_err perr = {0};
+        if (gn_plot_metrics(args->out_dir, &perr))
+            logf_(t, GN_LOG_WARN, "curves.svg not written: %s", perr.msg);
+    }
+    res->iters = t->iter;
+    res->epochs = epoch_now(t);
+    res->train_loss = t->smooth_loss;
+    res->seconds = gn_now() - t_start;
+    res->img_per_s = t_train > 0 ? (double)images_run / t_train : 0;
+    if (last_eval_iter >= 0 || (t->val && rc == GN_OK && t->iter == t->o.max_batches)) {
+        if (last_eval_iter < 0) {
+            int improved = 0;
+            if ((rc = evaluate(t, &last_eval, &improved, err))) goto done;
+        }
+        res->has_val = 1;
+        res->val = last_eval;
+    }
+    gn_loader_stats st;
+    gn_loader_get_stats(t->train, &st);
+    res->bad_files = st.failed_files;
+done:
+    free_trainer(t);
+    return rc;
+}
