@@ -86,7 +86,7 @@ int gn_viz_render(unsigned char *rgb, int oh, int ow, const float *x, int c, int
                   const float mean[3], const float std[3]);
 /* A map (h x w, >= 0) to a "hot" colour map of oh x ow (black, red, yellow, white), scaled so
  * its 99.5th percentile is full scale. under (oh x ow RGB, may be NULL): blend the map over it
- * (overlay), the picture dimmed where the map is small. */
+ * (overlay: the picture at 70% brightness, covered by up to 80% of the colour map). */
 int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, int w,
                    const unsigned char *under);
 /* n tiles of th x tw RGB into a grid of `cols` columns with `gap` pixels of white between
@@ -94,5 +94,12 @@ int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, 
 void gn_viz_grid_size(int n, int th, int tw, int gap, int cols, int *oh, int *ow);
 void gn_viz_grid(unsigned char *out, const unsigned char *const *tiles, int n, int th, int tw,
                  int gap, int cols);
+
+/* Writes 8-bit RGB as an uncompressed PNG (zlib stored blocks; lossless, about 3 bytes a pixel). */
+int gn_viz_write_png(const char *path, const unsigned char *rgb, int w, int h,
+                     struct gn_err *err);
+/* PNG when path ends in ".png" (any case), else JPEG of quality 92. */
+int gn_viz_save_rgb(const char *path, const unsigned char *rgb, int w, int h,
+                    struct gn_err *err);
 
 #endif

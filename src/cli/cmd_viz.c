@@ -223,7 +223,7 @@ static int save_image(const char *path, const float *x, const gn_net *net, const
     if (!rgb) return gn_err_set(err, GN_ENOMEM, "out of memory");
     int rc = gn_viz_render(rgb, oh, ow, x, net->in.c, net->in.h, net->in.w, o->mean, o->std);
     if (rc) gn_err_set(err, rc, "out of memory");
-    else rc = gn_jpeg_save_rgb(path, rgb, ow, oh, 92, err);
+    else rc = gn_viz_save_rgb(path, rgb, ow, oh, err);
     free(rgb);
     return rc;
 }
@@ -231,6 +231,7 @@ static int save_image(const char *path, const float *x, const gn_net *net, const
 int cmd_visualize(int argc, char **argv)
 {
     viz_args a = {0};
+    a.c.threads = 1; /* one image at a time: threads cost more than they give */
     a.unit = a.unit_hi = a.cls = -1;
     gn_viz_opts_default(&a.o);
     int p = parse_args("visualize", visualize_help, argc, argv, &a);
@@ -321,7 +322,7 @@ int cmd_visualize(int argc, char **argv)
             goto done;
         }
         gn_viz_grid(grid, (const unsigned char *const *)tiles, n, oh, ow, 4, cols);
-        if (gn_jpeg_save_rgb(a.out, grid, gw, gh, 92, &err)) {
+        if (gn_viz_save_rgb(a.out, grid, gw, gh, &err)) {
             cli_fail(&err);
             goto done;
         }
@@ -363,6 +364,7 @@ static int load_photo(const char *path, const gn_data_opts *d, const gn_net *net
 int cmd_dream(int argc, char **argv)
 {
     viz_args a = {0};
+    a.c.threads = 1; /* one image at a time: threads cost more than they give */
     a.unit = a.unit_hi = a.cls = -1;
     gn_viz_opts_default(&a.o);
     a.o.steps = 32;
@@ -436,6 +438,7 @@ static char *overlay_path(const char *path)
 int cmd_saliency(int argc, char **argv)
 {
     viz_args a = {0};
+    a.c.threads = 1; /* one image at a time: threads cost more than they give */
     a.unit = a.unit_hi = a.cls = -1;
     a.noise = 0.15f;
     gn_viz_opts_default(&a.o);
@@ -485,9 +488,9 @@ int cmd_saliency(int argc, char **argv)
         cli_fail(&(gn_err){GN_ENOMEM, "out of memory"});
         goto done;
     }
-    if (gn_jpeg_save_rgb(a.out, heat, ow, oh, 92, &err) ||
+    if (gn_viz_save_rgb(a.out, heat, ow, oh, &err) ||
         gn_viz_heatmap(heat, oh, ow, map, s.net->in.h, s.net->in.w, photo) ||
-        gn_jpeg_save_rgb(opath, heat, ow, oh, 92, &err)) {
+        gn_viz_save_rgb(opath, heat, ow, oh, &err)) {
         if (!err.msg[0]) err = (gn_err){GN_ENOMEM, "out of memory"};
         cli_fail(&err);
         goto done;

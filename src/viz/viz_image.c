@@ -3,11 +3,15 @@
  *
  * Shape letters: C channels, H x W source, P x Q destination. */
 #include "gemmnet/viz.h"
+#include "gemmnet/checkpoint.h"
+#include "gemmnet/data.h"
 #include "core/util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The dense n_out x n_in matrix of a 1-D resampling: a triangle filter centred at each output
  * pixel's position in the input (half-pixel centres, edges clamped), as wide as the shrink
@@ -163,9 +167,9 @@ int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, 
         for (int k = 0; k < 3; k++) {
             float v = 255 * col[k];
             if (under) {
-                /* the picture at 35% shows through where the map is weak */
-                float a = fminf(1, 1.5f * t);
-                v = (1 - a) * 0.35f * under[3 * i + k] + a * v;
+                /* the picture, a little dimmed, shows through where the map is weak */
+                float a = 0.8f * t;
+                v = (1 - a) * 0.7f * under[3 * i + k] + a * v;
             }
             rgb[3 * i + k] = to_byte(v);
         }
@@ -196,4 +200,87 @@ void gn_viz_grid(unsigned char *out, const unsigned char *const *tiles, int n, i
             memcpy(out + ((size_t)(r * (th + gap) + y) * ow + (size_t)c * (tw + gap)) * 3,
                    tiles[t] + (size_t)y * tw * 3, (size_t)tw * 3);
     }
+}
+
+/* ---- PNG without compression: zlib "stored" blocks, so no zlib is needed ---- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Writes one chunk: length, type, data, CRC-32 of type and data. */
+static int png_chunk(FILE *f, const char *type, const unsigned char *data, size_t n)
+{
+    unsigned char hdr[8], crc[4];
+    put_be32(hdr, (uint32_t)n);
+    memcpy(hdr + 4, type, 4);
+    uint32_t c = gn_crc32(gn_crc32(0, type, 4), data, n);
+    put_be32(crc, c);
+    return fwrite(hdr, 1, 8, f) == 8 && (n == 0 || fwrite(data, 1, n, f) == n) &&
+                   fwrite(crc, 1, 4, f) == 4
+               ? 0
+               : -1;
+}
+
+int gn_viz_write_png(const char *path, const unsigned char *rgb, int w, int h, gn_err *err)
+{
+    if (w < 1 || h < 1 || (size_t)w * 3 + 1 > 0x7fffffff / (size_t)h)
+        return gn_err_set(err, GN_EINVAL, "%s: bad image size %dx%d", path, w, h);
+    /* raw: each row is filter byte 0 and the pixels; z: zlib header, stored blocks of at most
+     * 65535 bytes (1 header byte, LEN, NLEN), Adler-32 */
+    size_t raw_n = (size_t)h * ((size_t)w * 3 + 1), blocks = (raw_n + 65534) / 65535;
+    size_t z_n = 2 + raw_n + 5 * blocks + 4;
+    unsigned char *z = malloc(z_n);
+    if (!z) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    unsigned char *q = z;
+    *q++ = 0x78;
+    *q++ = 0x01;
+    uint32_t a = 1, b = 0;
+    size_t row = (size_t)w * 3 + 1, pos = 0;
+    while (pos < raw_n) {
+        size_t len = GN_MIN(raw_n - pos, (size_t)65535);
+        *q++ = pos + len == raw_n ? 1 : 0;
+        q[0] = (unsigned char)len;
+        q[1] = (unsigned char)(len >> 8);
+        q[2] = (unsigned char)~len;
+        q[3] = (unsigned char)(~len >> 8);
+        q += 4;
+        for (size_t k = 0; k < len; k++, pos++) {
+            size_t r = pos / row, c = pos % row;
+            unsigned char v = c == 0 ? 0 : rgb[r * (size_t)w * 3 + c - 1];
+            *q++ = v;
+            a = (a + v) % 65521;
+            b = (b + a) % 65521;
+        }
+    }
+    put_be32(q, (b << 16) | a);
+    unsigned char ihdr[13];
+    put_be32(ihdr, (uint32_t)w);
+    put_be32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8;  /* bits per sample */
+    ihdr[9] = 2;  /* RGB */
+    ihdr[10] = ihdr[11] = ihdr[12] = 0;
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "wb");
+    int rc = GN_OK;
+    if (!f) {
+        rc = gn_err_set(err, GN_EIO, "%s: cannot create", path);
+    } else {
+        int bad = fwrite(sig, 1, 8, f) != 8 || png_chunk(f, "IHDR", ihdr, 13) ||
+                  png_chunk(f, "IDAT", z, z_n) || png_chunk(f, "IEND", NULL, 0);
+        if (fclose(f) || bad) rc = gn_err_set(err, GN_EIO, "%s: write failed", path);
+    }
+    free(z);
+    return rc;
+}
+
+int gn_viz_save_rgb(const char *path, const unsigned char *rgb, int w, int h, gn_err *err)
+{
+    size_t n = strlen(path);
+    if (n >= 4 && !strcasecmp(path + n - 4, ".png")) return gn_viz_write_png(path, rgb, w, h, err);
+    return gn_jpeg_save_rgb(path, rgb, w, h, 92, err);
 }
