@@ -67,8 +67,8 @@ int gn_viz_input_grad(gn_net *net, int layer, gn_viz_objective obj, int unit, co
 
 /* Saliency: map (H x W) = max over colour channels of |d score_cls / d pixel| for image x.
  * cls < 0: the predicted class (arg max of the scores at x); *cls_out (may be NULL) receives the
- * class used. smooth > 0: SmoothGrad, the mean of the maps of `smooth` copies of x plus Gaussian
- * noise of standard deviation noise * (max(x) - min(x)). */
+ * class used. smooth > 0: SmoothGrad, the gradient averaged over `smooth` copies of x plus
+ * Gaussian noise of standard deviation noise * (max(x) - min(x)), before |.| and the maximum. */
 int gn_viz_saliency(gn_net *net, const float *x, int cls, int smooth, float noise, uint64_t seed,
                     float *map, int *cls_out, struct gn_err *err);
 
@@ -86,7 +86,8 @@ int gn_viz_render(unsigned char *rgb, int oh, int ow, const float *x, int c, int
                   const float mean[3], const float std[3]);
 /* A map (h x w, >= 0) to a "hot" colour map of oh x ow (black, red, yellow, white), scaled so
  * its 99.5th percentile is full scale. under (oh x ow RGB, may be NULL): blend the map over it
- * (overlay: the picture at 70% brightness, covered by up to 80% of the colour map). */
+ * (overlay: the picture in gray at 60% brightness, covered by the colour map in proportion to
+ * its value). */
 int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, int w,
                    const unsigned char *under);
 /* n tiles of th x tw RGB into a grid of `cols` columns with `gap` pixels of white between

@@ -11,16 +11,19 @@
 #include <string.h>
 
 static const char *visualize_help =
-    "usage: gemmnet visualize CONFIG --weights W --layer L (--unit J | --units A-B | --class K)\n"
-    "                         --out FILE [--steps N] [--lr X] [--l2 X] [--tv X] [--jitter PX]\n"
-    "                         [--octaves N] [--seed S] [--size PX] [--set K=V ...]\n\n"
+    "usage: gemmnet visualize CONFIG --weights W (--layer L (--unit J | --units A-B) |\n"
+    "                         --class K | --classes A-B) --out FILE [--steps N] [--lr X]\n"
+    "                         [--l2 X] [--tv X] [--jitter PX] [--octaves N] [--seed S]\n"
+    "                         [--size PX] [--set K=V ...] [--threads N]\n\n"
     "Makes an image that excites one unit: gradient ascent on the input, from noise, with L2\n"
     "and total-variation penalties, random jitter and octaves (see docs/visualize.md). The\n"
     "objective is the mean of channel J of layer L's output (element J of a vector layer);\n"
-    "--class K is the score of class K before [softmax] (no --layer needed). --units A-B writes\n"
-    "one grid of tiles. L may be negative (-1: the last layer). Without --weights the net is\n"
-    "randomly initialized. Defaults: --steps 64 (per octave), --lr 0.05, --l2 0.01, --tv 0.05,\n"
-    "--jitter 2, --octaves 3, --seed 1, --size: the input enlarged to at least 256 pixels.\n";
+    "--class K is the score of class K before [softmax] (no --layer needed). --units A-B and\n"
+    "--classes A-B write one grid of tiles. L may be negative (-1: the last layer). Without\n"
+    "--weights the net is randomly initialized. Defaults: --steps 64 (per octave), --lr 0.05,\n"
+    "--l2 0.01, --tv 0.05, --jitter 2, --octaves 3, --seed 1, --threads 1, --size: the input\n"
+    "enlarged by a whole factor to at least 256 pixels (128 for grid tiles). FILE: PNG if it\n"
+    "ends in .png, else JPEG.\n";
 
 static const char *dream_help =
     "usage: gemmnet dream CONFIG --weights W --layer L IMAGE --out FILE [--steps N] [--lr X]\n"
@@ -42,7 +45,7 @@ typedef struct viz_args {
     cli_common c;
     const char *weights, *out, *image;
     int layer, has_layer;
-    int unit, unit_hi, cls; /* unit..unit_hi inclusive; cls >= 0 for --class */
+    int unit, unit_hi, cls, cls_hi; /* unit..unit_hi, cls..cls_hi inclusive; -1: not given */
     int size;
     int smooth;
     float noise;
@@ -109,7 +112,13 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
                 return -1;
             }
         } else if (!strcmp(f, "--class")) {
-            bad = (a->cls = cli_parse_int(cmd, f, v, 0, 1 << 20)) < 0;
+            bad = (a->cls = a->cls_hi = cli_parse_int(cmd, f, v, 0, 1 << 20)) < 0;
+        } else if (!strcmp(f, "--classes")) {
+            if (sscanf(v, "%d-%d", &a->cls, &a->cls_hi) != 2 || a->cls < 0 ||
+                a->cls_hi < a->cls || a->cls_hi - a->cls >= 256) {
+                cli_usage_error(cmd, "bad --classes '%s' (A-B, at most 256 classes)", v);
+                return -1;
+            }
         } else if (!strcmp(f, "--steps")) {
             bad = (a->o.steps = cli_parse_int(cmd, f, v, 0, 1 << 20)) < 0;
         } else if (!strcmp(f, "--octaves")) {
@@ -158,10 +167,12 @@ typedef struct viz_session {
     gn_cfg *cfg;
     gn_data_opts d;
     gn_net *net;
+    gn_loader *names; /* only for the class names of the configured data set, if any */
 } viz_session;
 
 static void session_free(viz_session *s)
 {
+    gn_loader_free(&s->names);
     gn_net_free(&s->net);
     gn_cfg_free(&s->cfg);
 }
@@ -188,6 +199,22 @@ static int session_open(viz_session *s, viz_args *a, gn_err *err)
     memcpy(a->o.mean, s->d.mean, sizeof a->o.mean);
     memcpy(a->o.std, s->d.std, sizeof a->o.std);
     return GN_OK;
+}
+
+/* "star" for class k when the config names a data set whose classes can be listed, else "". */
+static const char *class_name(viz_session *s, int k)
+{
+    if (!s->names && (s->d.train[0] || s->d.val[0])) {
+        gn_data_opts o = s->d;
+        o.workers = 1;
+        o.prefetch = 1;
+        gn_err ignored = {0};
+        if (gn_loader_create(&s->names, &o, o.train[0] ? GN_SPLIT_TRAIN : GN_SPLIT_VAL, 1, 1,
+                             &ignored))
+            s->d.train[0] = s->d.val[0] = 0; /* do not try again */
+    }
+    const char *n = s->names ? gn_loader_class_name(s->names, k) : NULL;
+    return n ? n : "";
 }
 
 static int resolve_layer(const gn_net *net, int layer, gn_err *err)
@@ -232,7 +259,7 @@ int cmd_visualize(int argc, char **argv)
 {
     viz_args a = {0};
     a.c.threads = 1; /* one image at a time: threads cost more than they give */
-    a.unit = a.unit_hi = a.cls = -1;
+    a.unit = a.unit_hi = a.cls = a.cls_hi = -1;
     gn_viz_opts_default(&a.o);
     int p = parse_args("visualize", visualize_help, argc, argv, &a);
     if (p) return p > 0 ? 0 : 2;
@@ -240,7 +267,8 @@ int cmd_visualize(int argc, char **argv)
     if (!a.out) return cli_usage_error("visualize", "missing --out FILE");
     if (a.image) return cli_usage_error("visualize", "unexpected '%s'", a.image);
     if ((a.cls >= 0) == (a.unit >= 0))
-        return cli_usage_error("visualize", "give one of --unit J, --units A-B or --class K");
+        return cli_usage_error("visualize",
+                               "give one of --unit J, --units A-B, --class K or --classes A-B");
     if (a.cls < 0 && !a.has_layer) return cli_usage_error("visualize", "missing --layer L");
 
     gn_err err = {0};
@@ -257,7 +285,8 @@ int cmd_visualize(int argc, char **argv)
     int layer;
     if (a.cls >= 0) {
         layer = a.has_layer ? resolve_layer(s.net, a.layer, &err) : gn_viz_score_layer(s.net);
-        a.unit = a.unit_hi = a.cls;
+        a.unit = a.cls;
+        a.unit_hi = a.cls_hi;
     } else {
         layer = resolve_layer(s.net, a.layer, &err);
     }
@@ -289,8 +318,13 @@ int cmd_visualize(int argc, char **argv)
         }
         double v1 = 0;
         gn_viz_input_grad(s.net, layer, GN_VIZ_UNIT, u, img, NULL, &v1, &err);
-        printf("%s %d: objective %.4g at the first step, %.4g at the end\n",
-               a.cls >= 0 ? "class" : "unit", u, tr.n ? tr.values[0] : v1, v1);
+        if (a.cls >= 0 && !a.has_layer)
+            printf("class %d%s%s: score %.4g at the first step, %.4g at the end\n", u,
+                   *class_name(&s, u) ? " " : "", class_name(&s, u), tr.n ? tr.values[0] : v1,
+                   v1);
+        else
+            printf("unit %d: objective %.4g at the first step, %.4g at the end\n", u,
+                   tr.n ? tr.values[0] : v1, v1);
         if (n == 1) {
             if (save_image(a.out, img, s.net, &a.o, oh, ow, &err)) {
                 cli_fail(&err);
@@ -365,7 +399,7 @@ int cmd_dream(int argc, char **argv)
 {
     viz_args a = {0};
     a.c.threads = 1; /* one image at a time: threads cost more than they give */
-    a.unit = a.unit_hi = a.cls = -1;
+    a.unit = a.unit_hi = a.cls = a.cls_hi = -1;
     gn_viz_opts_default(&a.o);
     a.o.steps = 32;
     a.o.l2 = 0;
@@ -439,7 +473,7 @@ int cmd_saliency(int argc, char **argv)
 {
     viz_args a = {0};
     a.c.threads = 1; /* one image at a time: threads cost more than they give */
-    a.unit = a.unit_hi = a.cls = -1;
+    a.unit = a.unit_hi = a.cls = a.cls_hi = -1;
     a.noise = 0.15f;
     gn_viz_opts_default(&a.o);
     int p = parse_args("saliency", saliency_help, argc, argv, &a);
@@ -495,8 +529,9 @@ int cmd_saliency(int argc, char **argv)
         cli_fail(&err);
         goto done;
     }
-    printf("class %d (%s), score %.4g (layer %d)%s\nwrote %s and %s (%dx%d)\n", cls,
-           a.cls >= 0 ? "given" : "predicted", score, S,
+    const char *nm = class_name(&s, cls);
+    printf("class %d%s%s (%s), score %.4g (layer %d)%s\nwrote %s and %s (%dx%d)\n", cls,
+           *nm ? " " : "", nm, a.cls >= 0 ? "given" : "predicted", score, S,
            a.smooth > 0 ? ", SmoothGrad" : "", a.out, opath, ow, oh);
     rc = 0;
 done:

@@ -261,16 +261,20 @@ int gn_viz_saliency(gn_net *net, const float *x, int cls, int smooth, float nois
     float sigma = noise * (hi - lo);
     int samples = smooth > 0 ? smooth : 1;
     gn_rng r = gn_rng_make(gn_rng_key(seed, 0x5a1e, (uint64_t)cls));
-    memset(map, 0, sizeof(float) * (size_t)HW);
+    /* SmoothGrad averages the signed gradients (noise cancels), then takes |.| */
+    float *acc = calloc(N, sizeof(float));
+    if (!acc) return gn_err_set(err, GN_ENOMEM, "out of memory");
     for (int s = 0; s < samples; s++) {
         for (size_t i = 0; i < N; i++)
             net->input[i] = x[i] + (smooth > 0 ? sigma * (float)gn_rng_normal(&r) : 0.0f);
         forward_backward(net, S, GN_VIZ_UNIT, cls);
-        for (int p = 0; p < HW; p++) {
-            float m = 0;
-            for (int c = 0; c < C; c++) m = fmaxf(m, fabsf(net->dinput[(size_t)c * HW + p]));
-            map[p] += m / (float)samples;
-        }
+        for (size_t i = 0; i < N; i++) acc[i] += net->dinput[i] / (float)samples;
     }
+    for (int p = 0; p < HW; p++) {
+        float m = 0;
+        for (int c = 0; c < C; c++) m = fmaxf(m, fabsf(acc[(size_t)c * HW + p]));
+        map[p] = m;
+    }
+    free(acc);
     return GN_OK;
 }

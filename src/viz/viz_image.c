@@ -164,15 +164,12 @@ int gn_viz_heatmap(unsigned char *rgb, int oh, int ow, const float *map, int h, 
         t = t < 0 ? 0 : t > 1 ? 1 : t;
         /* hot: black -> red -> yellow -> white over thirds of the range */
         float col[3] = {fminf(1, 3 * t), fminf(1, fmaxf(0, 3 * t - 1)), fmaxf(0, 3 * t - 2)};
-        for (int k = 0; k < 3; k++) {
-            float v = 255 * col[k];
-            if (under) {
-                /* the picture, a little dimmed, shows through where the map is weak */
-                float a = 0.8f * t;
-                v = (1 - a) * 0.7f * under[3 * i + k] + a * v;
-            }
-            rgb[3 * i + k] = to_byte(v);
-        }
+        /* under the map: the picture in gray, dimmed, so its colours do not mix with the map's */
+        float gray = under ? 0.6f * (0.299f * under[3 * i] + 0.587f * under[3 * i + 1] +
+                                     0.114f * under[3 * i + 2])
+                           : 0;
+        float a = under ? t : 1;
+        for (int k = 0; k < 3; k++) rgb[3 * i + k] = to_byte((1 - a) * gray + a * 255 * col[k]);
     }
     free(sorted);
     free(big);
