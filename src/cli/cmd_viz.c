@@ -26,12 +26,15 @@ static const char *visualize_help =
     "ends in .png, else JPEG.\n";
 
 static const char *dream_help =
-    "usage: gemmnet dream CONFIG --weights W --layer L IMAGE --out FILE [--steps N] [--lr X]\n"
-    "                     [--l2 X] [--tv X] [--jitter PX] [--octaves N] [--seed S] [--size PX]\n\n"
-    "Deep dream: the photo is eval-transformed to the net's input size (resize, centre crop),\n"
-    "then gradient ascent on 1/2 ||output of layer L||^2 amplifies what the layer sees in it,\n"
-    "over octaves (the photo's own details are kept at each scale). Defaults as for visualize,\n"
-    "except --steps 32, --l2 0, --tv 0.02, --octaves 4.\n";
+    "usage: gemmnet dream CONFIG --weights W --layer L IMAGE --out FILE [--resolution PX]\n"
+    "                     [--steps N] [--lr X] [--l2 X] [--tv X] [--jitter PX] [--octaves N]\n"
+    "                     [--seed S] [--size PX] [--set K=V ...] [--threads N]\n\n"
+    "Deep dream: gradient ascent on 1/2 ||output of layer L||^2 amplifies what the layer sees\n"
+    "in the photo, over octaves (the photo's own details are kept at each scale). The photo is\n"
+    "eval-transformed to the net's input size (resize, centre crop); with --resolution PX the\n"
+    "whole photo is used instead, its shorter side PX pixels, with the net rebuilt at that size\n"
+    "(layers up to L must not depend on the input size: convolutions and pooling do not).\n"
+    "Defaults as for visualize, except --steps 32, --lr 0.01, --l2 0, --tv 0.02, --octaves 4.\n";
 
 static const char *saliency_help =
     "usage: gemmnet saliency CONFIG --weights W IMAGE --out FILE [--class K] [--smooth N]\n"
@@ -46,7 +49,7 @@ typedef struct viz_args {
     const char *weights, *out, *image;
     int layer, has_layer;
     int unit, unit_hi, cls, cls_hi; /* unit..unit_hi, cls..cls_hi inclusive; -1: not given */
-    int size;
+    int size, resolution;
     int smooth;
     float noise;
     gn_viz_opts o;
@@ -131,6 +134,8 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
             a->o.seed = (uint64_t)s;
         } else if (!strcmp(f, "--size")) {
             bad = (a->size = cli_parse_int(cmd, f, v, 1, 8192)) < 0;
+        } else if (!strcmp(f, "--resolution")) {
+            bad = (a->resolution = cli_parse_int(cmd, f, v, 8, 4096)) < 0;
         } else if (!strcmp(f, "--smooth")) {
             bad = (a->smooth = cli_parse_int(cmd, f, v, 0, 100000)) < 0;
         } else if (!strcmp(f, "--lr")) {
@@ -168,6 +173,7 @@ typedef struct viz_session {
     gn_data_opts d;
     gn_net *net;
     gn_loader *names; /* only for the class names of the configured data set, if any */
+    int first_skipped; /* at a working resolution: the first layer whose weights did not fit */
 } viz_session;
 
 static void session_free(viz_session *s)
@@ -177,12 +183,26 @@ static void session_free(viz_session *s)
     gn_cfg_free(&s->cfg);
 }
 
-static int session_open(viz_session *s, viz_args *a, gn_err *err)
+/* Loads the config (at a working resolution of work_w x work_h when work_w > 0), builds the net
+ * for one image and loads the weights. At a working resolution, tensors whose shape depends on
+ * the input size are skipped and s->first_skipped says from which layer on the net is unusable.
+ * Returns -1 after printing, or a status with err set. */
+static int session_open(viz_session *s, viz_args *a, int work_w, int work_h, gn_err *err)
 {
     gn_set_threads(a->c.threads);
+    s->first_skipped = 1 << 30;
     if (!(s->cfg = cli_load_config(&a->c))) return -1;
-    int rc = gn_data_opts_parse(&s->d, s->cfg, err);
+    int rc = GN_OK;
+    if (work_w > 0) {
+        char set[64];
+        snprintf(set, sizeof set, "net.width=%d", work_w);
+        rc = gn_cfg_set(s->cfg, set, 0, err);
+        snprintf(set, sizeof set, "net.height=%d", work_h);
+        if (!rc) rc = gn_cfg_set(s->cfg, set, 0, err);
+    }
+    if (!rc) rc = gn_data_opts_parse(&s->d, s->cfg, err);
     if (!rc) rc = gn_net_build(&s->net, s->cfg, 1, 1, err);
+    if (rc && work_w > 0) return gn_err_wrap(err, "at the working resolution %dx%d", work_w, work_h);
     if (rc) return rc;
     if (s->net->in.c != 1 && s->net->in.c != 3)
         return gn_err_set(err, GN_ENOTSUP, "%s: the input has %d channels; pictures need 1 or 3",
@@ -190,7 +210,14 @@ static int session_open(viz_session *s, viz_args *a, gn_err *err)
     if (a->weights) {
         gn_ckpt *ck = NULL;
         rc = gn_ckpt_open(&ck, a->weights, err);
-        if (!rc) rc = gn_ckpt_load_net(ck, s->net, NULL, GN_CKPT_STRICT, err);
+        if (!rc)
+            rc = gn_ckpt_load_net(ck, s->net, NULL,
+                                  work_w > 0 ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, err);
+        for (int i = 0; !rc && i < gn_ckpt_n_skipped(ck); i++) {
+            int l;
+            if (sscanf(gn_ckpt_skipped(ck, i), "layers.%d.", &l) == 1 && l < s->first_skipped)
+                s->first_skipped = l;
+        }
         gn_ckpt_close(&ck);
         if (rc) return gn_err_wrap(err, "%s", a->weights);
     } else {
@@ -266,6 +293,7 @@ int cmd_visualize(int argc, char **argv)
     if (!a.c.config) return cli_usage_error("visualize", "missing CONFIG");
     if (!a.out) return cli_usage_error("visualize", "missing --out FILE");
     if (a.image) return cli_usage_error("visualize", "unexpected '%s'", a.image);
+    if (a.resolution) return cli_usage_error("visualize", "--resolution is for dream");
     if ((a.cls >= 0) == (a.unit >= 0))
         return cli_usage_error("visualize",
                                "give one of --unit J, --units A-B, --class K or --classes A-B");
@@ -277,7 +305,7 @@ int cmd_visualize(int argc, char **argv)
     unsigned char **tiles = NULL, *grid = NULL;
     float *img = NULL;
     double *vals = NULL;
-    int sr = session_open(&s, &a, &err);
+    int sr = session_open(&s, &a, 0, 0, &err);
     if (sr) {
         if (sr > 0) cli_fail(&err);
         goto done;
@@ -375,22 +403,28 @@ done:
     return rc;
 }
 
-/* Decodes a photo and eval-transforms it to the net's input. */
+/* Eval-transforms a decoded photo to the net's input: resize the shorter side to eval_resize,
+ * centre crop (at a working resolution the crop is the whole resized photo). */
+static int photo_to_input(const unsigned char *rgb, int w, int h, const gn_data_opts *d,
+                          const gn_net *net, float *x, gn_err *err)
+{
+    gn_data_opts o = *d;
+    int side = net->in.w < net->in.h ? net->in.w : net->in.h;
+    o.channels = net->in.c;
+    o.width = net->in.w;
+    o.height = net->in.h;
+    if (o.eval_resize < side) o.eval_resize = (int)lround(side / 0.875);
+    int rc = gn_data_eval_transform(&o, rgb, w, h, x);
+    return rc ? gn_err_set(err, rc, "out of memory") : GN_OK;
+}
+
 static int load_photo(const char *path, const gn_data_opts *d, const gn_net *net, float *x,
                       gn_err *err)
 {
     unsigned char *rgb = NULL;
     int w, h;
     int rc = gn_jpeg_load_rgb(path, &rgb, &w, &h, err);
-    if (rc) return rc;
-    gn_data_opts o = *d;
-    o.channels = net->in.c;
-    o.width = net->in.w;
-    o.height = net->in.h;
-    if (o.eval_resize < (o.width < o.height ? o.width : o.height))
-        o.eval_resize = (int)lround((o.width < o.height ? o.width : o.height) / 0.875);
-    rc = gn_data_eval_transform(&o, rgb, w, h, x);
-    if (rc) gn_err_set(err, rc, "%s: out of memory", path);
+    if (!rc) rc = photo_to_input(rgb, w, h, d, net, x, err);
     free(rgb);
     return rc;
 }
@@ -402,6 +436,7 @@ int cmd_dream(int argc, char **argv)
     a.unit = a.unit_hi = a.cls = a.cls_hi = -1;
     gn_viz_opts_default(&a.o);
     a.o.steps = 32;
+    a.o.lr = 0.01f;
     a.o.l2 = 0;
     a.o.tv = 0.02f;
     a.o.octaves = 4;
@@ -418,12 +453,38 @@ int cmd_dream(int argc, char **argv)
     int rc = 1;
     float *x = NULL, *img = NULL;
     double *vals = NULL;
-    int sr = session_open(&s, &a, &err);
+    unsigned char *rgb = NULL;
+    int pw = 0, ph = 0, ww = 0, wh = 0;
+    if (gn_jpeg_load_rgb(a.image, &rgb, &pw, &ph, &err)) {
+        cli_fail(&err);
+        goto done;
+    }
+    if (a.resolution > 0) {
+        /* the whole photo, its shorter side at the working resolution (as gn_center_box sizes
+         * a resize, so the centre crop is all of it) */
+        if (pw <= ph) {
+            ww = a.resolution;
+            wh = (int)((int64_t)a.resolution * ph / pw);
+        } else {
+            wh = a.resolution;
+            ww = (int)((int64_t)a.resolution * pw / ph);
+        }
+    }
+    int sr = session_open(&s, &a, ww, wh, &err);
     if (sr) {
         if (sr > 0) cli_fail(&err);
         goto done;
     }
+    if (a.resolution > 0) s.d.eval_resize = a.resolution;
     int layer = resolve_layer(s.net, a.layer, &err);
+    if (layer >= s.first_skipped) {
+        err = (gn_err){GN_ESHAPE, ""};
+        snprintf(err.msg, sizeof err.msg,
+                 "layer %d needs the weights of layer %d, whose shape depends on the input size: "
+                 "at --resolution only layers before %d can dream", layer, s.first_skipped,
+                 s.first_skipped);
+        layer = -1;
+    }
     gn_viz_trace tr = {0};
     tr.cap = a.o.steps * a.o.octaves;
     size_t N = gn_shape_size(s.net->in);
@@ -432,7 +493,8 @@ int cmd_dream(int argc, char **argv)
     vals = malloc(sizeof(double) * (size_t)(tr.cap > 0 ? tr.cap : 1));
     tr.values = vals;
     if (!x || !img || !vals) err = (gn_err){GN_ENOMEM, "out of memory"};
-    if (layer < 0 || !x || !img || !vals || load_photo(a.image, &s.d, s.net, x, &err) ||
+    if (layer < 0 || !x || !img || !vals ||
+        photo_to_input(rgb, pw, ph, &s.d, s.net, x, &err) ||
         gn_viz_ascent(s.net, layer, GN_VIZ_DREAM, 0, &a.o, x, img, &tr, &err)) {
         cli_fail(&err);
         goto done;
@@ -450,6 +512,7 @@ int cmd_dream(int argc, char **argv)
            layer, s.net->layers[layer].ops->section, v0, v1, a.out, ow, oh);
     rc = 0;
 done:
+    free(rgb);
     free(x);
     free(img);
     free(vals);
@@ -481,6 +544,7 @@ int cmd_saliency(int argc, char **argv)
     if (!a.c.config) return cli_usage_error("saliency", "missing CONFIG");
     if (!a.image) return cli_usage_error("saliency", "missing IMAGE");
     if (!a.out) return cli_usage_error("saliency", "missing --out FILE");
+    if (a.resolution) return cli_usage_error("saliency", "--resolution is for dream");
     if (a.unit >= 0 || a.has_layer)
         return cli_usage_error("saliency", "--unit/--layer: saliency is for class scores");
 
@@ -490,7 +554,7 @@ int cmd_saliency(int argc, char **argv)
     float *x = NULL, *map = NULL;
     unsigned char *photo = NULL, *heat = NULL;
     char *opath = NULL;
-    int sr = session_open(&s, &a, &err);
+    int sr = session_open(&s, &a, 0, 0, &err);
     if (sr) {
         if (sr > 0) cli_fail(&err);
         goto done;

@@ -456,6 +456,17 @@ static void test_commands(void)
              "--out '%s' > /dev/null", exe, cfgp, ck, photo, out);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     expect_jpeg(out, 256, 256);
+    /* the whole 40x30 photo at a working resolution of 20: 26x20, enlarged 13 times */
+    path_in(out, sizeof out, "dream-whole.png");
+    snprintf(cmd, sizeof cmd, "'%s' dream '%s' --weights '%s' --layer 4 '%s' --steps 2 "
+             "--resolution 20 --out '%s' > /dev/null", exe, cfgp, ck, photo, out);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    FILE *pf = fopen(out, "rb");
+    unsigned char hdr[24] = {0};
+    CHECK(pf && fread(hdr, 1, 24, pf) == 24);
+    if (pf) fclose(pf);
+    int pw = hdr[18] << 8 | hdr[19], ph = hdr[22] << 8 | hdr[23];
+    CHECK_MSG(pw == 26 * 13 && ph == 20 * 13, "%s: %dx%d", out, pw, ph);
     path_in(out, sizeof out, "sal.jpg");
     snprintf(cmd, sizeof cmd, "'%s' saliency '%s' --weights '%s' '%s' --smooth 3 --out '%s' "
              "> /dev/null", exe, cfgp, ck, photo, out);
@@ -463,9 +474,33 @@ static void test_commands(void)
     expect_jpeg(out, 256, 256);
     path_in(out, sizeof out, "sal-overlay.jpg");
     expect_jpeg(out, 256, 256);
+    /* a layer after one whose weights depend on the input size cannot dream at another size */
+    char cfg2[600], ck2[600];
+    path_in(cfg2, sizeof cfg2, "flat.cfg");
+    path_in(ck2, sizeof ck2, "flat.safetensors");
+    static const char *flat = "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                              "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=relu\n"
+                              "[connected]\noutput=3\nactivation=relu\n"
+                              "[connected]\noutput=2\nactivation=linear\n";
+    if ((f = fopen(cfg2, "w"))) {
+        fputs(flat, f);
+        fclose(f);
+    }
+    if ((net = build("flat", flat, 4))) {
+        CHECK_MSG(gn_ckpt_save(ck2, net, NULL, NULL, 0, &err) == GN_OK, "%s", err.msg);
+        free_net(&net);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' dream '%s' --weights '%s' --layer 2 '%s' --steps 2 "
+             "--resolution 12 --out '%s' 2> /dev/null", exe, cfg2, ck2, photo, out);
+    int st = system(cmd);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: %d", cmd, st);
+    snprintf(cmd, sizeof cmd, "'%s' dream '%s' --weights '%s' --layer 0 '%s' --steps 2 "
+             "--resolution 12 --out '%s' > /dev/null", exe, cfg2, ck2, photo, out);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+
     /* usage errors exit 2, a missing checkpoint 1 */
     snprintf(cmd, sizeof cmd, "'%s' visualize '%s' --layer 2 --out x.jpg 2> /dev/null", exe, cfgp);
-    int st = system(cmd);
+    st = system(cmd);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: %d", cmd, st);
     snprintf(cmd, sizeof cmd, "'%s' saliency '%s' --weights '%s/none' '%s' --out x.jpg "
              "2> /dev/null", exe, cfgp, dir, photo);
