@@ -55,7 +55,9 @@ int gn_viz_score_layer(const gn_net *net);
  * mean absolute value, the regularizers' gradients are added, the image moves lr along the sum
  * and is clipped to the valid pixel range. Octaves: the image is optimized as a smaller picture,
  * upsampled bilinearly to the input size before the net sees it (the gradient goes through the
- * upsampling's adjoint), then enlarged for the next octave. img (C x H x W) receives the result;
+ * upsampling's adjoint), then enlarged for the next octave. From noise, when the first gradient
+ * is exactly zero (a ReLU unit the noise leaves off), the noise is drawn again 4, 16, 64 and 256
+ * times stronger (then clipped) before giving up. img (C x H x W) receives the result;
  * trace (may be NULL) the objective per step (steps * octaves values, as many as fit). */
 int gn_viz_ascent(gn_net *net, int layer, gn_viz_objective obj, int unit, const gn_viz_opts *o,
                   const float *start, float *img, gn_viz_trace *trace, struct gn_err *err);

@@ -127,6 +127,16 @@ static void add_regularizers(float *restrict g, const float *restrict z, int c, 
     }
 }
 
+/* Keeps each of c planes of hw pixels in its channel's range [lo, hi]. */
+static void clip(float *restrict z, int c, int hw, const float lo[3], const float hi[3])
+{
+    for (int ch = 0; ch < c; ch++) {
+        int k = c == 3 ? ch : 0;
+        float *p = z + (size_t)ch * hw;
+        for (int i = 0; i < hw; i++) p[i] = p[i] < lo[k] ? lo[k] : p[i] > hi[k] ? hi[k] : p[i];
+    }
+}
+
 int gn_viz_ascent(gn_net *net, int layer, gn_viz_objective obj, int unit, const gn_viz_opts *o,
                   const float *start, float *img, gn_viz_trace *trace, gn_err *err)
 {
@@ -154,7 +164,7 @@ int gn_viz_ascent(gn_net *net, int layer, gn_viz_objective obj, int unit, const 
         goto done;
     }
     gn_rng r = gn_rng_make(gn_rng_key(o->seed, 0x5a11, (uint64_t)unit));
-    int h = H, w = W, ph = 0, pw = 0;
+    int h = H, w = W, ph = 0, pw = 0, redraws = 0;
     for (int oct = 0; oct < o->octaves; oct++) {
         double f = pow(o->octave_scale, o->octaves - 1 - oct);
         h = GN_MAX(1, GN_MIN(H, (int)lround(H / f)));
@@ -165,6 +175,7 @@ int gn_viz_ascent(gn_net *net, int layer, gn_viz_objective obj, int unit, const 
             /* the details (z - base) start as noise, or as nothing when dreaming on a photo */
             for (size_t i = 0; i < n; i++)
                 z[i] = start ? base[i] : (float)(o->init_std * gn_rng_normal(&r));
+            clip(z, C, h * w, lo, hi);
         } else {
             /* carry the details found so far to the new size */
             if ((rc = gn_viz_resize(znext, h, w, z, ph, pw, C))) goto oom;
@@ -187,25 +198,28 @@ int gn_viz_ascent(gn_net *net, int layer, gn_viz_objective obj, int unit, const 
                                 oct, step);
                 goto done;
             }
-            if (trace && trace->n < trace->cap) trace->values[trace->n++] = v;
             roll(gfull, net->dinput, C, H, W, -jy, -jx);
             if ((rc = gn_viz_resize_adjoint(g, h, w, gfull, H, W, C))) goto oom;
             double m = 0;
             for (size_t i = 0; i < n; i++) m += fabsf(g[i]);
             m /= (double)n;
+            if (m == 0 && !start && oct == 0 && step == 0 && redraws < 4) {
+                /* a ReLU unit that the faint starting noise leaves at 0 has no gradient: start
+                 * again from stronger noise */
+                redraws++;
+                for (size_t i = 0; i < n; i++)
+                    z[i] = (float)(o->init_std * (1 << 2 * redraws) * gn_rng_normal(&r));
+                clip(z, C, h * w, lo, hi);
+                step--;
+                continue;
+            }
+            if (trace && trace->n < trace->cap) trace->values[trace->n++] = v;
             float s = m > 0 ? (float)(1.0 / m) : 0.0f;
             /* descend on -objective/m + regularizers, i.e. ascend on the objective */
             for (size_t i = 0; i < n; i++) g[i] *= -s;
             add_regularizers(g, z, C, h, w, o->l2, o->tv);
-            for (int ch = 0; ch < C; ch++) {
-                int k = C == 3 ? ch : 0;
-                float *zc = z + (size_t)ch * h * w;
-                const float *gc = g + (size_t)ch * h * w;
-                for (size_t i = 0; i < (size_t)h * w; i++) {
-                    float v2 = zc[i] - o->lr * gc[i];
-                    zc[i] = v2 < lo[k] ? lo[k] : v2 > hi[k] ? hi[k] : v2;
-                }
-            }
+            for (size_t i = 0; i < n; i++) z[i] -= o->lr * g[i];
+            clip(z, C, h * w, lo, hi);
         }
         ph = h;
         pw = w;

@@ -181,6 +181,19 @@ static void test_ascent(void)
     expect_rise(&tr, o.steps * o.octaves, "dream (layer 2)");
     expect_same(net, &s, "dream");
 
+    /* a ReLU unit that faint noise leaves off (bias -1): the noise is drawn again stronger */
+    free_net(&net);
+    net = build("dead_unit", "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                "[convolutional]\nfilters=2\nsize=3\npad=1\nactivation=relu\n", 3);
+    if (!net) goto done;
+    net->layers[0].params[net->layers[0].par[1].offset + 1] = -1.0f; /* bias of unit 1 */
+    o.octaves = 1;
+    o.jitter = 0;
+    CHECK_MSG(!strcmp(net->layers[0].par[1].name, "bias"), "%s", net->layers[0].par[1].name);
+    CHECK_MSG(gn_viz_ascent(net, 0, GN_VIZ_UNIT, 1, &o, NULL, img, &tr, &err) == GN_OK, "%s",
+              err.msg);
+    expect_rise(&tr, o.steps, "ReLU unit off at the start");
+
     /* refusals */
     CHECK(gn_viz_ascent(net, 9, GN_VIZ_UNIT, 0, &o, NULL, img, &tr, &err) == GN_EINVAL);
     CHECK(gn_viz_ascent(net, 0, GN_VIZ_UNIT, 8, &o, NULL, img, &tr, &err) == GN_EINVAL);
