@@ -67,7 +67,9 @@ int gn_loader_seek(gn_loader *l, int64_t epoch, int64_t batch_in_epoch);
  * on with epoch+1 after the last full batch. */
 int gn_loader_next(gn_loader *l, float *x, int *labels, float *targets, int *n,
                    struct gn_err *err);
-/* Like gn_loader_next, and also says which batch this was (either pointer may be NULL). */
+/* Like gn_loader_next, and also says which batch this was (either pointer may be NULL). The val
+ * end-of-epoch marker has *batch_out == gn_loader_batches_per_epoch(l); with shards, this tells it
+ * apart from a rank's empty slice of the short last batch (also n = 0). */
 int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
                       int64_t *epoch_out, int64_t *batch_out, struct gn_err *err);
 void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_epoch);
@@ -78,7 +80,7 @@ typedef struct gn_loader_stats {
     int64_t failed_files; /* distinct files that failed at least once */
     int64_t batches;      /* batches delivered */
     double wait_s;        /* time gn_loader_next spent waiting for the workers */
-    double work_s;        /* worker time spent decoding and transforming */
+    double work_s;        /* worker CPU time spent decoding and transforming */
 } gn_loader_stats;
 void gn_loader_get_stats(const gn_loader *l, gn_loader_stats *s);
 /* The next not yet reported "path: reason", or NULL. The string lives until the next call. */

@@ -167,7 +167,7 @@ static int bench_split(const gn_data_opts *o0, int split, int batch, int images,
     const char *f;
     while ((f = gn_loader_pop_failure(l))) printf("unreadable: %s\n", f);
     if (rc == 0)
-        printf("%-5s %dx%d workers %d: %8.1f img/s total, %7.1f img/s per worker (busy time), "
+        printf("%-5s %dx%d workers %d: %8.1f img/s total, %7.1f img/s per worker CPU second, "
                "waited %.2f s of %.2f s\n",
                split == GN_SPLIT_TRAIN ? "train" : "val", o.width, o.height, workers,
                (double)got / dt, st.work_s > 0 ? (double)st.decoded / st.work_s * 1.0 : 0.0,

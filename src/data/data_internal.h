@@ -38,9 +38,11 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
                    void *ctx, int out_w, int out_h, int use_region, gn_patch *p, gn_err *err);
 void gn_patch_free(gn_patch *p);
 /* Writes a JPEG from 8-bit pixels with comps = 1 (gray), 3 (RGB) or 4 (CMYK, stored inverted as
- * Adobe applications do, with an Adobe marker). */
+ * Adobe applications do, with an Adobe marker); flags: GN_JPEG_PROGRESSIVE, GN_JPEG_RESTART (a
+ * restart marker after every MCU row). */
+enum { GN_JPEG_PROGRESSIVE = 1, GN_JPEG_RESTART = 2 };
 int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int comps, int quality,
-                  int progressive, gn_err *err);
+                  int flags, gn_err *err);
 /* Reads a whole file into a malloc'ed buffer (*buf reused if *cap is large enough). */
 int gn_read_file(const char *path, unsigned char **buf, size_t *cap, size_t *len, gn_err *err);
 
@@ -50,9 +52,10 @@ int gn_read_file(const char *path, unsigned char **buf, size_t *cap, size_t *len
 void gn_rrc_box(gn_rng *r, int w, int h, const float scale[2], const float ratio[2], gn_box *b);
 /* Resize shorter side to `resize`, centre crop out_w x out_h, as a box in original pixels. */
 void gn_center_box(int w, int h, int resize, int out_w, int out_h, gn_box *b);
-/* Resamples box of src (sw x sh RGB) to ow x oh float RGB (0..255, HWC) with an antialiased
- * triangle filter (bilinear when enlarging, area-like when shrinking); s is scratch space,
- * grown as needed. Returns GN_ENOMEM on allocation failure. */
+/* Resamples box of src (sw x sh RGB) to three planes of ow x oh floats (CHW) with an
+ * antialiased triangle filter (bilinear when enlarging, area-like when shrinking), mirrored when
+ * flip, each value v (0..255) stored as v*mul[c] + add[c]; s is scratch space, grown as needed.
+ * Returns GN_ENOMEM on allocation failure. */
 typedef struct gn_scratch {
     float *f;
     size_t fcap;
@@ -60,12 +63,15 @@ typedef struct gn_scratch {
     size_t icap;
 } gn_scratch;
 int gn_resample(const unsigned char *src, int sw, int sh, const gn_box *box, int ow, int oh,
-                float *out, gn_scratch *s);
+                int flip, const float mul[3], const float add[3], float *out, gn_scratch *s);
 void gn_scratch_free(gn_scratch *s);
-/* HWC 0..255 float RGB -> normalized CHW (channels 3, or 1 = gray), optional flip and jitter
- * (factors for brightness, contrast, saturation; 1 = unchanged). */
-void gn_to_tensor(const float *hwc, int w, int h, int channels, int flip, const float jit[3],
-                  const float mean[3], const float std[3], float *chw);
+/* mul/add that turn 0..255 into (v/255 - mean)/std. */
+void gn_normalize_factors(const float mean[3], const float std[3], float mul[3], float add[3]);
+/* For jitter or gray output: CHW planes of 0..255 values -> colour jitter (factors for
+ * brightness, contrast, saturation; 1 = unchanged) -> normalized, in place; channels 1 writes
+ * the gray plane first. */
+void gn_finish_tensor(float *chw, int w, int h, int channels, const float jit[3],
+                      const float mean[3], const float std[3]);
 
 /* ---- sources (source.c) ---- */
 

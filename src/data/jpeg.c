@@ -148,9 +148,11 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
 
     gn_box box = {0, 0, w, h};
     if (fn) fn(ctx, w, h, &box);
+    /* 1/8, 2/8 and 4/8 have SIMD IDCTs in libjpeg-turbo; 3/8, 5/8 ... are plain C and slower
+     * than decoding at the next larger SIMD scale */
     int num = 8;
     if (out_w > 0 && out_h > 0)
-        for (int k = 1; k <= 8; k++)
+        for (int k = 1; k < 8; k *= 2)
             if (box.w * k / 8 >= out_w && box.h * k / 8 >= out_h) {
                 num = k;
                 break;
@@ -160,13 +162,21 @@ int gn_jpeg_decode(const unsigned char *data, size_t len, int64_t max_pixels, gn
     jpeg_start_decompress(&cinfo);
     int ow = (int)cinfo.output_width, oh = (int)cinfo.output_height;
     double sx = (double)ow / w, sy = (double)oh / h;
-    /* the region plus a margin for the resampling filter's support */
+    /* the region plus a margin for the resampling filter's support (which grows with the
+     * shrink factor left after DCT scaling) */
     int x0 = 0, x1 = ow, y0 = 0, y1 = oh;
     if (use_region) {
-        x0 = GN_MAX(0, (int)floor(box.x * sx) - 3);
-        x1 = GN_MIN(ow, (int)ceil((box.x + box.w) * sx) + 3);
-        y0 = GN_MAX(0, (int)floor(box.y * sy) - 3);
-        y1 = GN_MIN(oh, (int)ceil((box.y + box.h) * sy) + 3);
+        int mx = 2, my = 2;
+        if (out_w > 0 && out_h > 0) {
+            mx += (int)ceil(GN_MAX(1.0, box.w * sx / out_w));
+            my += (int)ceil(GN_MAX(1.0, box.h * sy / out_h));
+        } else {
+            mx = my = 3;
+        }
+        x0 = GN_MAX(0, (int)floor(box.x * sx) - mx);
+        x1 = GN_MIN(ow, (int)ceil((box.x + box.w) * sx) + mx);
+        y0 = GN_MAX(0, (int)floor(box.y * sy) - my);
+        y1 = GN_MIN(oh, (int)ceil((box.y + box.h) * sy) + my);
         if (x1 <= x0 || y1 <= y0) {
             x0 = y0 = 0;
             x1 = ow;
@@ -232,7 +242,7 @@ int gn_jpeg_load_rgb(const char *path, unsigned char **rgb, int *w, int *h, gn_e
 }
 
 int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int comps, int quality,
-                  int progressive, gn_err *err)
+                  int flags, gn_err *err)
 {
     GN_ASSERT(comps == 1 || comps == 3 || comps == 4);
     if (w <= 0 || h <= 0 || w > 65500 || h > 65500 || quality < 1 || quality > 100)
@@ -257,7 +267,8 @@ int gn_jpeg_write(const char *path, const unsigned char *px, int w, int h, int c
     cinfo.in_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
-    if (progressive) jpeg_simple_progression(&cinfo);
+    if (flags & GN_JPEG_PROGRESSIVE) jpeg_simple_progression(&cinfo);
+    if (flags & GN_JPEG_RESTART) cinfo.restart_in_rows = 1;
     jpeg_start_compress(&cinfo, TRUE);
     size_t stride = (size_t)w * (size_t)comps;
     while (cinfo.next_scanline < cinfo.image_height) {

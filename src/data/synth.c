@@ -100,12 +100,16 @@ static unsigned char *draw(gn_rng *r, int cls, int min_side, int max_side, int *
     while (fabs(luma(fg) - luma(bg)) < 60);
     /* background: a gentle gradient plus noise */
     double gx = (gn_rng_uniform(r) - 0.5) * 60 / w, gy = (gn_rng_uniform(r) - 0.5) * 60 / h;
-    for (int y = 0; y < h; y++)
+    for (int y = 0; y < h; y++) {
+        unsigned char *p = px + 3 * (size_t)y * w;
         for (int x = 0; x < w; x++) {
-            double g = gx * (x - w / 2) + gy * (y - h / 2);
-            unsigned char *p = px + 3 * ((size_t)y * w + x);
-            for (int k = 0; k < 3; k++) p[k] = clamp_u8(bg[k] + g);
+            int g = (int)floor(gx * (x - w / 2) + gy * (y - h / 2) + 0.5);
+            for (int k = 0; k < 3; k++) {
+                int v = bg[k] + g;
+                p[3 * x + k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
         }
+    }
     /* distractor strokes behind the object */
     int n_strokes = 3 + (int)gn_rng_below(r, 5);
     for (int s = 0; s < n_strokes; s++) {
@@ -139,12 +143,17 @@ static unsigned char *draw(gn_rng *r, int cls, int min_side, int max_side, int *
         stroke(px, w, h, gn_rng_uniform(r) * w, gn_rng_uniform(r) * h, gn_rng_uniform(r) * w,
                gn_rng_uniform(r) * h, 1, c);
     }
-    uint64_t z = gn_rng_u64(r);
-    for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+    uint64_t z = gn_rng_u64(r) | 1;
+    size_t n = (size_t)w * h * 3;
+    for (size_t i = 0; i < n; i += 8) {
         z ^= z << 13;
         z ^= z >> 7;
         z ^= z << 17;
-        px[i] = clamp_u8(px[i] + (double)(z % 13) - 6);
+        /* eight noise values in -6..6 from the eight bytes of z */
+        for (size_t b = 0; b < 8 && i + b < n; b++) {
+            int v = px[i + b] + (int)((((z >> (8 * b)) & 0xFF) * 13) >> 8) - 6;
+            px[i + b] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
     }
     *wo = w;
     *ho = h;

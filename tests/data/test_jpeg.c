@@ -30,6 +30,15 @@ static double mean_abs_diff(const float *a, const float *b, size_t n)
     return s / (double)n;
 }
 
+static const float one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+
+/* Resampling without flip or normalization. */
+static void rs(const unsigned char *src, int sw, int sh, const gn_box *box, int ow, int oh, float *out,
+               gn_scratch *s)
+{
+    CHECK(gn_resample(src, sw, sh, box, ow, oh, 0, one, zero, out, s) == GN_OK);
+}
+
 static int decode_file(const char *path, gn_region_fn fn, void *ctx, int ow, int oh, int region,
                        gn_patch *p, gn_err *e)
 {
@@ -100,8 +109,8 @@ static void test_reduced_and_region(void)
     float a[100 * 75 * 3], b[100 * 75 * 3];
     CHECK(decode_file(path, full_box, NULL, 100, 75, 0, &red, &e) == GN_OK);
     CHECK_MSG(red.scale_num == 2, "scale %d/8", red.scale_num);
-    gn_resample(full.px, full.w, full.h, &full.box, 100, 75, a, &s);
-    gn_resample(red.px, red.w, red.h, &red.box, 100, 75, b, &s);
+    rs(full.px, full.w, full.h, &full.box, 100, 75, a, &s);
+    rs(red.px, red.w, red.h, &red.box, 100, 75, b, &s);
     double d = mean_abs_diff(a, b, sizeof a / sizeof *a);
     CHECK_MSG(d < 3.0, "reduced vs full: mean abs diff %g", d);
     /* a crop region, decoded alone and at reduced scale */
@@ -110,14 +119,23 @@ static void test_reduced_and_region(void)
     CHECK(decode_file(path, fixed_box, &box, 50, 40, 1, &red, &e) == GN_OK);
     CHECK_MSG(red.scale_num == 2, "scale %d/8", red.scale_num);
     CHECK_MSG(red.w < 100 && red.h < 75, "region %dx%d not cropped", red.w, red.h);
-    gn_resample(full.px, full.w, full.h, &box, 50, 40, c, &s);
-    gn_resample(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
+    rs(full.px, full.w, full.h, &box, 50, 40, c, &s);
+    rs(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
     d = mean_abs_diff(c, c2, sizeof c / sizeof *c);
     CHECK_MSG(d < 3.0, "region vs full: mean abs diff %g", d);
+    /* a small output: 1/8 scale and a shrink factor of about 4 left for the filter */
+    gn_box box2 = {100, 60, 200, 150};
+    float d1[12 * 9 * 3], d2[12 * 9 * 3];
+    CHECK(decode_file(path, fixed_box, &box2, 12, 9, 1, &red, &e) == GN_OK);
+    CHECK_MSG(red.scale_num == 1, "scale %d/8", red.scale_num);
+    rs(full.px, full.w, full.h, &box2, 12, 9, d1, &s);
+    rs(red.px, red.w, red.h, &red.box, 12, 9, d2, &s);
+    d = mean_abs_diff(d1, d2, sizeof d1 / sizeof *d1);
+    CHECK_MSG(d < 3.0, "1/8 region vs full: mean abs diff %g", d);
     /* region at full scale too */
     CHECK(decode_file(path, fixed_box, &box, 0, 0, 1, &red, &e) == GN_OK);
     CHECK(red.scale_num == 8 && red.w < w && red.h < h);
-    gn_resample(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
+    rs(red.px, red.w, red.h, &red.box, 50, 40, c2, &s);
     d = mean_abs_diff(c, c2, sizeof c / sizeof *c);
     CHECK_MSG(d < 0.5, "full-scale region vs full: mean abs diff %g", d);
     gn_patch_free(&full);
@@ -143,21 +161,34 @@ static void test_geometry(void)
     for (int q = 0; q < 4; q++) {
         gn_box box = {(q & 1) * 32 + 4, (q >> 1) * 32 + 4, 24, 24};
         CHECK(decode_file(path, fixed_box, &box, 8, 8, 1, &p, &e) == GN_OK);
-        gn_resample(p.px, p.w, p.h, &p.box, 8, 8, out, &s);
+        rs(p.px, p.w, p.h, &p.box, 8, 8, out, &s);
         for (int k = 0; k < 3; k++)
-            CHECK_MSG(fabs(out[(4 * 8 + 4) * 3 + k] - col[q][k]) < 20, "quadrant %d channel %d: %g",
-                      q, k, out[(4 * 8 + 4) * 3 + k]);
+            CHECK_MSG(fabs(out[k * 64 + 4 * 8 + 4] - col[q][k]) < 20, "quadrant %d channel %d: %g",
+                      q, k, out[k * 64 + 4 * 8 + 4]);
     }
     /* flip: the left column of the output is the right column of the input */
-    float hwc[4 * 2 * 3] = {0}, chw[3 * 4 * 2];
-    for (int y = 0; y < 2; y++) hwc[(y * 4 + 3) * 3] = 255;
-    const float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
-    gn_to_tensor(hwc, 4, 2, 3, 1, NULL, mean, std, chw);
-    CHECK_NEAR(chw[0], 1.0, 1e-6);
-    CHECK_NEAR(chw[3], 0.0, 1e-6);
-    gn_to_tensor(hwc, 4, 2, 3, 0, NULL, mean, std, chw);
-    CHECK_NEAR(chw[0], 0.0, 1e-6);
-    CHECK_NEAR(chw[3], 1.0, 1e-6);
+    unsigned char src[2 * 4 * 3] = {0};
+    for (int y = 0; y < 2; y++) src[(y * 4 + 3) * 3] = 255;
+    float chw[3 * 4 * 2], chw2[3 * 4 * 2];
+    gn_box whole = {0, 0, 4, 2};
+    CHECK(gn_resample(src, 4, 2, &whole, 4, 2, 1, one, zero, chw, &s) == GN_OK);
+    CHECK_NEAR(chw[0], 255.0, 1e-4);
+    CHECK_NEAR(chw[3], 0.0, 1e-4);
+    CHECK_NEAR(chw[8], 0.0, 1e-4); /* green plane */
+    CHECK(gn_resample(src, 4, 2, &whole, 4, 2, 0, one, zero, chw, &s) == GN_OK);
+    CHECK_NEAR(chw[0], 0.0, 1e-4);
+    CHECK_NEAR(chw[3], 255.0, 1e-4);
+    /* normalization folded into the resampler equals the separate pass */
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    float mul[3], add[3];
+    gn_normalize_factors(mean, std, mul, add);
+    CHECK(gn_resample(img, w, h, &whole, 4, 2, 0, mul, add, chw2, &s) == GN_OK);
+    CHECK(gn_resample(img, w, h, &whole, 4, 2, 0, one, zero, chw, &s) == GN_OK);
+    gn_finish_tensor(chw, 4, 2, 3, NULL, mean, std);
+    double md = 0;
+    for (int i = 0; i < 24; i++) md = fmax(md, fabs(chw[i] - chw2[i]));
+    CHECK_MSG(md < 1e-4, "normalize differs by %g", md);
+    CHECK_NEAR(chw2[0], (255 / 255.0 - mean[0]) / std[0], 1e-2); /* red quadrant */
     /* RandomResizedCrop boxes lie inside the image and respect scale and ratio */
     const float scale[2] = {0.08f, 1}, ratio[2] = {0.75f, 4.0f / 3};
     int bad = 0;
@@ -230,6 +261,34 @@ static void test_colour_spaces(void)
         for (int i = 0; i < 120 * 80 * 3; i++) s += abs(r1[i] - r2[i]);
         CHECK_MSG(s / (120 * 80 * 3) < 1.0, "progressive differs by %g", s / (120 * 80 * 3));
     }
+    free(r2);
+    /* restart markers, and region decoding across them */
+    r2 = NULL;
+    snprintf(p2, sizeof p2, "%s/restart.jpg", dir);
+    CHECK(gn_jpeg_write(p2, img, 120, 80, 3, 90, GN_JPEG_RESTART, &e) == GN_OK);
+    size_t nb = 0, nrst = 0;
+    unsigned char *bytes = tmp_read(p2, &nb);
+    for (size_t i = 0; bytes && i + 1 < nb; i++) nrst += bytes[i] == 0xFF && bytes[i + 1] >= 0xD0 && bytes[i + 1] <= 0xD7;
+    free(bytes);
+    CHECK_MSG(nrst >= 4, "%zu restart markers", nrst);
+    CHECK(gn_jpeg_load_rgb(p2, &r2, &dw, &dh, &e) == GN_OK);
+    if (r1 && r2) {
+        double s = 0;
+        for (int i = 0; i < 120 * 80 * 3; i++) s += abs(r1[i] - r2[i]);
+        CHECK_MSG(s / (120 * 80 * 3) < 0.5, "restart-marker file differs by %g", s / (120 * 80 * 3));
+    }
+    gn_box box = {60, 40, 40, 30};
+    gn_patch pa = {0}, pb = {0};
+    gn_scratch sc = {0};
+    float fa[3 * 20 * 15], fb[3 * 20 * 15];
+    CHECK(decode_file(path, fixed_box, &box, 20, 15, 1, &pa, &e) == GN_OK);
+    CHECK(decode_file(p2, fixed_box, &box, 20, 15, 1, &pb, &e) == GN_OK);
+    rs(pa.px, pa.w, pa.h, &pa.box, 20, 15, fa, &sc);
+    rs(pb.px, pb.w, pb.h, &pb.box, 20, 15, fb, &sc);
+    CHECK(mean_abs_diff(fa, fb, sizeof fa / sizeof *fa) < 0.5);
+    gn_patch_free(&pa);
+    gn_patch_free(&pb);
+    gn_scratch_free(&sc);
     free(r1);
     free(r2);
     free(img);
@@ -288,6 +347,36 @@ static void test_bad_files(void)
     expect_fail(path, "cannot open");
 }
 
+/* tiny images through the training path: RandomResizedCrop, DCT choice, region, upsampling */
+static void test_tiny(void)
+{
+    unsigned char px[3 * 3 * 2];
+    for (int i = 0; i < 6; i++) px[3 * i] = 200, px[3 * i + 1] = 40, px[3 * i + 2] = 90;
+    int sizes[2][2] = {{1, 1}, {3, 2}};
+    gn_patch p = {0};
+    gn_scratch s = {0};
+    for (int k = 0; k < 2; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/tiny%d.jpg", dir, k);
+        gn_err e = {0};
+        CHECK(gn_jpeg_write(path, px, sizes[k][0], sizes[k][1], 3, 95, 0, &e) == GN_OK);
+        for (int i = 0; i < 20; i++) {
+            gn_rng r = gn_rng_make((uint64_t)i);
+            const float scale[2] = {0.08f, 1}, ratio[2] = {0.75f, 4.0f / 3};
+            gn_box b;
+            gn_rrc_box(&r, sizes[k][0], sizes[k][1], scale, ratio, &b);
+            CHECK(decode_file(path, fixed_box, &b, 16, 12, 1, &p, &e) == GN_OK);
+            float out[3 * 16 * 12];
+            rs(p.px, p.w, p.h, &p.box, 16, 12, out, &s);
+            CHECK_MSG(fabs(out[0] - 200) < 12 && fabs(out[16 * 12 + 100] - 40) < 12 &&
+                      fabs(out[2 * 16 * 12 + 191] - 90) < 12,
+                      "tiny %d: %g %g %g", k, out[0], out[16 * 12 + 100], out[2 * 16 * 12 + 191]);
+        }
+    }
+    gn_patch_free(&p);
+    gn_scratch_free(&s);
+}
+
 static void test_eval_transform(void)
 {
     gn_data_opts o;
@@ -314,6 +403,7 @@ int main(void)
     test_colour_spaces();
     test_bad_files();
     test_eval_transform();
+    test_tiny();
     tmp_rmtree(dir);
     return check_exit();
 }

@@ -147,8 +147,63 @@ static void test_val(const char *train, const char *val)
     /* every epoch of val is the same */
     CHECK(!memcmp(x, x + (size_t)5 * B * PER, sizeof(float) * 4 * B * PER));
     CHECK(!memcmp(x, x + (size_t)10 * B * PER, sizeof(float) * B * PER));
+    /* sharded val: global batches of 4 hold 4,4,4,3 images, so rank 1 of 2 gets 2,2,2,1 (its
+     * share, the same images as the unsharded run), then the end marker */
+    gn_loader *s1 = NULL;
+    CHECK(gn_loader_create(&s1, &o, GN_SPLIT_VAL, 2, 5, &e) == GN_OK);
+    if (s1) {
+        CHECK(gn_loader_set_shard(s1, 1, 2) == GN_OK);
+        float *xs = malloc(sizeof(float) * 2 * PER);
+        int ls[2], sw[5] = {2, 2, 2, 1, 0};
+        for (int i = 0; i < 5; i++) {
+            int n = -1;
+            int64_t eo = -1, bo = -1;
+            CHECK(gn_loader_next_at(s1, xs, ls, NULL, &n, &eo, &bo, &e) == GN_OK);
+            CHECK_MSG(n == sw[i] && bo == i && eo == 0, "shard batch %d: n=%d b=%lld", i, n, (long long)bo);
+            if (i < 4 && n == sw[i])
+                CHECK(!memcmp(xs, x + ((size_t)i * B + 2) * PER, sizeof(float) * (size_t)n * PER));
+        }
+        CHECK(gn_loader_batches_per_epoch(s1) == 4);
+        free(xs);
+        gn_loader_free(&s1);
+    }
     gn_loader_free(&l);
     free(x);
+}
+
+/* channels=1 gives the gray level of the RGB output */
+static void test_gray(const char *train, const char *val)
+{
+    gn_data_opts o;
+    gn_err e = {0};
+    gn_loader *l3 = NULL, *l1 = NULL;
+    opts_for(&o, train, val, 1);
+    for (int k = 0; k < 3; k++) {
+        o.mean[k] = 0;
+        o.std[k] = 1;
+    }
+    CHECK(gn_loader_create(&l3, &o, GN_SPLIT_VAL, B, 1, &e) == GN_OK);
+    o.channels = 1;
+    CHECK(gn_loader_create(&l1, &o, GN_SPLIT_VAL, B, 1, &e) == GN_OK);
+    if (l1 && l3) {
+        float *x3 = malloc(sizeof(float) * B * PER), *x1 = malloc(sizeof(float) * B * W * H);
+        int lab[B], n3 = 0, n1 = 0;
+        CHECK(gn_loader_next(l3, x3, lab, NULL, &n3, &e) == GN_OK);
+        CHECK(gn_loader_next(l1, x1, lab, NULL, &n1, &e) == GN_OK);
+        CHECK(n1 == B && n3 == B);
+        double md = 0;
+        for (int i = 0; i < B; i++)
+            for (int p = 0; p < W * H; p++) {
+                const float *c = x3 + (size_t)i * PER + p;
+                double g = 0.299 * c[0] + 0.587 * c[W * H] + 0.114 * c[2 * W * H];
+                md = fmax(md, fabs(g - x1[(size_t)i * W * H + p]));
+            }
+        CHECK_MSG(md < 1e-5, "gray differs by %g", md);
+        free(x3);
+        free(x1);
+    }
+    gn_loader_free(&l3);
+    gn_loader_free(&l1);
 }
 
 static void copy_file(const char *from, const char *to)
@@ -321,6 +376,7 @@ int main(void)
     snprintf(val, sizeof val, "%s/val", syn);
     test_determinism(train, val);
     test_val(train, val);
+    test_gray(train, val);
     test_bad_files(train);
     test_table();
     tmp_rmtree(dir);
