@@ -682,7 +682,8 @@ static int parse_header(gn_ckpt *c, const char *h, size_t n, gn_err *err)
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(h, n, &end, 0);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
+        /* cJSON leaves the error position in end (its global error pointer is not per thread) */
+        const char *at = end;
         size_t pos = at && at >= h && at <= h + n ? (size_t)(at - h) : 0;
         return gn_err_set(err, GN_EFORMAT, "the header is not valid JSON (near byte %zu)", pos);
     }
@@ -769,7 +770,9 @@ static int parse_crc(const char *s, uint32_t *out)
     return 1;
 }
 
-/* gemmnet files must carry every checksum; other safetensors files are checked where they do. */
+/* gemmnet files must carry every checksum. A file with any checksum.* key counts as one too, so
+ * that one damaged byte (in "format" and in the key "checksum.header", say) cannot turn a gemmnet
+ * file into an unchecked foreign one. */
 static int verify_checksums(gn_ckpt *c, gn_err *err)
 {
     const char *fmt = gn_ckpt_meta(c, "format");
@@ -780,23 +783,21 @@ static int verify_checksums(gn_ckpt *c, gn_err *err)
             return gn_err_set(err, GN_ENOTSUP, "checkpoint format_version %.20s, this gemmnet "
                               "reads %s", ver ? ver : "(missing)", GN_CKPT_FORMAT_VERSION);
     }
+    for (int i = 0; i < c->n_meta && !ours; i++) ours = strncmp(c->key[i], "checksum.", 9) == 0;
+    if (!ours) return GN_OK;
     uint32_t want, got;
     const char *hs = gn_ckpt_meta(c, "checksum.header");
-    if (hs || ours) {
-        if (!hs || !parse_crc(hs, &want))
-            return gn_err_set(err, GN_EFORMAT, "checksum.header is %s", hs ? "malformed"
-                                                                           : "missing");
-        if (header_crc(c, &got)) return gn_err_set(err, GN_ENOMEM, "out of memory");
-        if (got != want)
-            return gn_err_set(err, GN_EFORMAT, "header checksum mismatch: the names, shapes or "
-                              "metadata are damaged");
-    }
+    if (!hs || !parse_crc(hs, &want))
+        return gn_err_set(err, GN_EFORMAT, "checksum.header is %s", hs ? "malformed" : "missing");
+    if (header_crc(c, &got)) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    if (got != want)
+        return gn_err_set(err, GN_EFORMAT, "header checksum mismatch: the names, shapes or "
+                          "metadata are damaged");
     for (int i = 0; i < c->n_t; i++) {
         const ck_tensor *t = &c->t[i];
         char key[CK_NAME_MAX + 16];
         snprintf(key, sizeof key, "checksum.%s", t->name);
         const char *s = gn_ckpt_meta(c, key);
-        if (!s && !ours) continue;
         if (!s || !parse_crc(s, &want))
             return gn_err_set(err, GN_EFORMAT, "%s: checksum %s", t->name,
                               s ? "malformed" : "missing");
@@ -1008,7 +1009,8 @@ int gn_ckpt_load_net(gn_ckpt *c, gn_net *net, float *momentum, int flags, gn_err
         if (add_skipped(c, name)) goto oom;
     }
     for (int k = 0; k < n_plan; k++)
-        memcpy(plan[k].dst, c->data + plan[k].t->begin, (size_t)(plan[k].t->end - plan[k].t->begin));
+        memcpy(plan[k].dst, c->data + plan[k].t->begin,
+               (size_t)(plan[k].t->end - plan[k].t->begin));
     goto done;
 oom:
     rc = gn_err_set(err, GN_ENOMEM, "out of memory");

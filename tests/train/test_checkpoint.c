@@ -361,6 +361,21 @@ static void test_damage(void)
     CHECK_MSG(accepted == 0, "%d bit flips accepted", accepted);
     CHECK(data_flips == (int)(8 * (n - 8 - h)));
     CHECK(named == data_flips);
+    /* Two damaged bytes that would make it look like a foreign file without a header
+     * checksum: still refused, the tensor checksums make it a gemmnet file. */
+    {
+        unsigned char *q = memmem(bytes, n, "gemmnet-checkpoint", 18);
+        unsigned char *r = memmem(bytes, n, "\"checksum.header\"", 17);
+        CHECK(q && r);
+        if (q && r) {
+            q[17] ^= 1;
+            r[1] ^= 0x20;
+            CHECK(write_bytes(p, bytes, n));
+            expect_refused(p, GN_EFORMAT, "checksum.header is missing", "format and key damaged");
+            q[17] ^= 1;
+            r[1] ^= 0x20;
+        }
+    }
     /* A flip in the second tensor names that tensor. */
     bytes[8 + h + 4 * 4 * 5 + 1] ^= 4; /* layers.0.weight is [4,5]; then layers.0.bias */
     CHECK(write_bytes(p, bytes, n));
