@@ -69,4 +69,61 @@ int gn_train_opts_parse(gn_train_opts *o, struct gn_cfg *cfg, struct gn_err *err
 /* Accepts (marks read) darknet [net] keys gemmnet ignores, so shipped darknet configs load. */
 void gn_train_accept_darknet_keys(struct gn_cfg *cfg);
 
+/* ---- the training loop ---- */
+
+struct gn_net;
+struct gn_loader;
+
+enum { GN_LOG_INFO, GN_LOG_WARN, GN_LOG_PROGRESS };
+
+typedef struct gn_train_args {
+    const char *out_dir;      /* checkpoints, metrics.csv, curves.svg */
+    const char *resume;       /* NULL, "auto" (DIR/last.safetensors if present) or a path */
+    const char *weights;      /* start from these weights (fine-tuning) */
+    int skip_mismatch;        /* with weights: skip tensors whose shape differs */
+    int threads;              /* 0: all cores */
+    int progress_interactive; /* 1: GN_LOG_PROGRESS lines are a live status line */
+    /* Where messages go (the library never prints): kind is GN_LOG_*. */
+    void (*log)(void *user, int kind, const char *line);
+    void *user;
+    /* Polled between iterations; when non-zero the run checkpoints and returns GN_EINTR. */
+    volatile int *stop;
+} gn_train_args;
+
+typedef struct gn_eval_result {
+    int64_t images;
+    double loss;
+    double top1, top5;   /* fractions; < 0 when not a classification net */
+    int classes;
+    int64_t *confusion;  /* classes x classes (true row, predicted column), or NULL */
+} gn_eval_result;
+
+typedef struct gn_train_result {
+    int64_t iters;       /* iterations done in total (including before a resume) */
+    int64_t start_iter;
+    double epochs;       /* epochs done, fractional */
+    double train_loss;   /* smoothed */
+    int has_val;
+    gn_eval_result val;
+    double img_per_s;    /* training images per second over this run */
+    double seconds;
+    int64_t bad_files;
+    char last_path[4096];
+    char best_path[4096];
+} gn_train_result;
+
+/* Trains the network cfg describes (the config's [net], [data], [train], [eval] and
+ * [checkpoint]); see docs/training.md. Returns GN_EINTR after a clean stop on request. */
+int gn_train(struct gn_cfg *cfg, const gn_train_args *args, gn_train_result *res,
+             struct gn_err *err);
+
+/* Evaluates net over one pass of a validation loader (evaluation mode). With want_confusion
+ * the result holds a confusion matrix (free with gn_eval_result_free). */
+int gn_evaluate(struct gn_net *net, struct gn_loader *val, int want_confusion, gn_eval_result *r,
+                struct gn_err *err);
+void gn_eval_result_free(gn_eval_result *r);
+
+/* Writes DIR/curves.svg from DIR/metrics.csv: loss and accuracy against iterations. */
+int gn_plot_metrics(const char *dir, struct gn_err *err);
+
 #endif

@@ -39,7 +39,7 @@ typedef struct trainer {
     char *cfg_text;
     char net_hash[32];
     FILE *metrics;
-    char path_last[4096], path_best[4096], path_metrics[4096];
+    char path_last[4096], path_best[4096], path_metrics[4096 + 16];
 } trainer;
 
 static void logf_(const trainer *t, int kind, const char *fmt, ...)
@@ -146,8 +146,10 @@ static void prune_numbered(trainer *t)
     while ((e = readdir(d)) && n < 4096) {
         size_t len = strlen(e->d_name);
         if (!strncmp(e->d_name, "ckpt-", 5) && len > 17 &&
-            !strcmp(e->d_name + len - 12, ".safetensors"))
-            if (!(names[n] = gn_strdup(e->d_name))) break; else n++;
+            !strcmp(e->d_name + len - 12, ".safetensors")) {
+            if (!(names[n] = gn_strdup(e->d_name))) break;
+            n++;
+        }
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
@@ -159,6 +161,22 @@ static void prune_numbered(trainer *t)
         }
         free(names[i]);
     }
+}
+
+/* Temporary files of a run that was killed while writing a checkpoint (the checkpoint they
+ * would have replaced is intact). */
+static void remove_stale_temps(trainer *t)
+{
+    DIR *d = opendir(t->args->out_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".safetensors.tmp.")) {
+            char p[4096 + 300];
+            snprintf(p, sizeof p, "%s/%s", t->args->out_dir, e->d_name);
+            if (unlink(p) == 0) logf_(t, GN_LOG_INFO, "removed %s, left by an interrupted run", p);
+        }
+    closedir(d);
 }
 
 static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
@@ -357,7 +375,8 @@ static void drain_failures(trainer *t, gn_loader *l)
     while ((f = gn_loader_pop_failure(l))) logf_(t, GN_LOG_WARN, "skipped %s", f);
 }
 
-static int evaluate(trainer *t, gn_eval_result *r, int *improved, gn_err *err)
+/* record: log it and add a metrics row (not for a run resumed after its end). */
+static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn_err *err)
 {
     double t0 = gn_now();
     int rc = gn_evaluate(t->net, t->val, 0, r, err);
@@ -365,6 +384,7 @@ static int evaluate(trainer *t, gn_eval_result *r, int *improved, gn_err *err)
     if (rc) return rc;
     double metric = t->classify ? r->top1 : -r->loss;
     *improved = metric > t->best;
+    if (!record) return GN_OK;
     if (*improved) t->best = metric;
     if (t->classify)
         logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.4f  top1 %.2f%%  top5 "
@@ -438,11 +458,12 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     }
     snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(cfg));
     if ((rc = mkdir_p(args->out_dir, err))) goto done;
+    remove_stale_temps(t);
     join(t->path_last, sizeof t->path_last, args->out_dir, "last.safetensors");
     join(t->path_best, sizeof t->path_best, args->out_dir, "best.safetensors");
     join(t->path_metrics, sizeof t->path_metrics, args->out_dir, "metrics.csv");
-    snprintf(res->last_path, sizeof res->last_path, "%s", t->path_last);
-    snprintf(res->best_path, sizeof res->best_path, "%s", t->path_best);
+    memcpy(res->last_path, t->path_last, sizeof res->last_path);
+    memcpy(res->best_path, t->path_best, sizeof res->best_path);
 
     logf_(t, GN_LOG_INFO, "network: %d layers, %zu parameters, %.3f GFLOP per image forward; "
           "batch %d (%d x %d), %d threads, %s", t->net->n_layers, t->net->n_params,
@@ -552,7 +573,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         int at_end = t->iter == t->o.max_batches;
         if (t->val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
                        (t->o.eval_epoch && epoch_cur != epoch_prev) || at_end)) {
-            if ((rc = evaluate(t, &last_eval, &improved, err))) goto done;
+            if ((rc = evaluate(t, &last_eval, 1, &improved, err))) goto done;
             last_eval_iter = t->iter;
         }
         epoch_prev = epoch_cur;
@@ -588,7 +609,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     if (last_eval_iter >= 0 || (t->val && rc == GN_OK && t->iter == t->o.max_batches)) {
         if (last_eval_iter < 0) {
             int improved = 0;
-            if ((rc = evaluate(t, &last_eval, &improved, err))) goto done;
+            if ((rc = evaluate(t, &last_eval, 0, &improved, err))) goto done;
         }
         res->has_val = 1;
         res->val = last_eval;

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Exact resume: a run stopped by SIGTERM, and one killed with kill -9 between checkpoints, end
+# with a checkpoint byte-identical to an uninterrupted run's. Also: NaN stops the run and
+# leaves the last good checkpoint; resuming with another network is refused.
+set -uo pipefail
+G=${GEMMNET:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+
+"$G" synth "$tmp/d" --classes 3 --train 24 --val 6 --seed 3 >/dev/null || { echo "synth failed"; exit 1; }
+cat >"$tmp/t.cfg" <<CFG
+[net]
+batch=8
+subdivisions=2
+width=24
+height=24
+channels=3
+learning_rate=0.05
+momentum=0.9
+decay=0.0005
+policy=steps
+steps=10,20
+scales=0.5,0.5
+max_batches=28
+[data]
+train=$tmp/d/train
+val=$tmp/d/val
+workers=2
+[train]
+log_every=1
+[eval]
+every=7
+[checkpoint]
+every=4
+keep=2
+[convolutional]
+filters=8
+size=3
+stride=2
+pad=1
+batch_normalize=1
+activation=leaky
+[dropout]
+probability=0.2
+[avgpool]
+[connected]
+output=3
+[softmax]
+CFG
+T=(--threads 2)
+"$G" train "$tmp/t.cfg" --out "$tmp/a" "${T[@]}" >"$tmp/a.log" 2>&1
+check "[ -f $tmp/a/last.safetensors ]" "uninterrupted run finished"
+check "grep -q '^final:.*top1=' $tmp/a.log" "final line with top1"
+check "[ -f $tmp/a/curves.svg ] && head -c 4 $tmp/a/curves.svg | grep -q '<svg'" "curves.svg written"
+n=$(ls "$tmp"/a/ckpt-*.safetensors 2>/dev/null | wc -l)
+check "[ $n -eq 2 ]" "numbered checkpoints pruned to keep=2 (found $n)"
+
+# SIGTERM once a few iterations are logged, then resume.
+"$G" train "$tmp/t.cfg" --out "$tmp/b" "${T[@]}" >"$tmp/b.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+    [ "$(grep -c '^[0-9]' "$tmp/b/metrics.csv" 2>/dev/null || echo 0)" -ge 6 ] && break
+    sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "[ $rc -eq 0 ]" "SIGTERM exits 0 (rc=$rc)"
+check "grep -q 'stopped' $tmp/b.log" "SIGTERM run says it stopped"
+"$G" train "$tmp/t.cfg" --out "$tmp/b" --resume auto "${T[@]}" >"$tmp/b2.log" 2>&1
+check "grep -q 'resumed from' $tmp/b2.log" "resumed after SIGTERM"
+check "cmp -s $tmp/a/last.safetensors $tmp/b/last.safetensors" "SIGTERM + resume is bit-identical"
+
+# kill -9 at several moments (sometimes mid-checkpoint), resuming after each.
+for delay in 0.3 0.6 0.9; do
+    "$G" train "$tmp/t.cfg" --out "$tmp/c" --resume auto "${T[@]}" >>"$tmp/c.log" 2>&1 &
+    pid=$!
+    sleep $delay
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+done
+"$G" train "$tmp/t.cfg" --out "$tmp/c" --resume auto "${T[@]}" >>"$tmp/c.log" 2>&1
+check "cmp -s $tmp/a/last.safetensors $tmp/c/last.safetensors" "kill -9 + resume is bit-identical"
+check "! ls $tmp/c/*.tmp.* >/dev/null 2>&1" "no temporary checkpoint files left behind"
+rows=$(grep -c '^[0-9]' "$tmp/c/metrics.csv")
+rows_a=$(grep -c '^[0-9]' "$tmp/a/metrics.csv")
+check "[ $rows -eq $rows_a ]" "metrics.csv has no duplicated rows after resumes ($rows vs $rows_a)"
+
+# Another network: refused with the reason.
+"$G" train "$tmp/t.cfg" --out "$tmp/a" --resume auto --set 0.filters=4 "${T[@]}" >"$tmp/d.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'another network' $tmp/d.log" "resume with another network refused"
+
+# A NaN loss stops the run; the last good checkpoint stays loadable.
+"$G" train "$tmp/t.cfg" --out "$tmp/e" --set net.learning_rate=1e5 --set net.policy=constant \
+    --set checkpoint.every=1 "${T[@]}" >"$tmp/e.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -qE 'NaN|infinite' $tmp/e.log" "non-finite loss stops the run"
+
+# A broken checkpoint is refused with the reason.
+head -c 1000 "$tmp/a/last.safetensors" >"$tmp/broken.safetensors"
+"$G" train "$tmp/t.cfg" --out "$tmp/f" --resume "$tmp/broken.safetensors" "${T[@]}" >"$tmp/f.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'cannot resume' $tmp/f.log" "truncated checkpoint refused"
+
+[ $fail -eq 0 ] || { echo "--- logs"; tail -n 5 "$tmp"/*.log; }
+exit $fail
