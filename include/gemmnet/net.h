@@ -45,6 +45,15 @@ typedef struct gn_param {
     int shape[4];   /* PyTorch's shape: conv [out,in/groups,kh,kw], linear [out,in] */
 } gn_param;
 
+/* Where time goes inside a layer, for `gemmnet bench --layers`. When ctx->prof is non-NULL, a
+ * kernel that wants its parts seen adds the wall-clock seconds of those parts here (timed
+ * outside parallel regions, so threads never race on the sums); the profiler reads them
+ * around each layer call. Everything not listed is "the rest". */
+typedef struct gn_prof {
+    double im2col; /* im2col and col2im */
+    double gemm;   /* cblas_sgemm calls */
+} gn_prof;
+
 /* What a forward or backward call may need beyond the layer itself. */
 typedef struct gn_ctx {
     int batch;          /* images in this mini-batch (<= the planned batch) */
@@ -53,6 +62,7 @@ typedef struct gn_ctx {
     float *ws;          /* scratch shared by all layers, net->ws_floats long */
     uint64_t seed;      /* for layers that draw random numbers (dropout) */
     uint64_t step;      /* iteration, mixed into seed */
+    gn_prof *prof;      /* NULL unless profiling */
 } gn_ctx;
 
 typedef struct gn_layer gn_layer;
@@ -148,6 +158,10 @@ typedef struct gn_net {
  * seed. cfg must outlive the net. */
 int gn_net_build(gn_net **out, struct gn_cfg *cfg, int batch, uint64_t seed, struct gn_err *err);
 void gn_net_free(gn_net **net);
+/* Only the first half of gn_net_build: parses and plans every layer (shapes, sizes, FLOPs) but
+ * allocates no buffers, so the memory a batch needs can be judged before committing to it.
+ * Such a net can only be inspected and freed. */
+int gn_net_plan(gn_net **out, struct gn_cfg *cfg, int batch, struct gn_err *err);
 
 /* Forward over the first ctx->batch images of net->input; returns the loss (0 without a loss
  * layer). */

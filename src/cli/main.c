@@ -18,6 +18,7 @@ static const command commands[] = {
     {"plot", cmd_plot, "draw DIR/curves.svg from DIR/metrics.csv"},
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},
+    {"bench", cmd_bench, "training and inference throughput against batch size and threads"},
     {"synth", cmd_synth, "generate the built-in data set (JPEGs in the ImageNet layout)"},
     {"check-data", cmd_check_data, "scan a data set: class counts, sizes, unreadable files"},
     {"bench-data", cmd_bench_data, "measure the loader: images/s decoded and augmented"},

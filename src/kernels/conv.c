@@ -8,6 +8,7 @@
  * A 1x1 stride-1 unpadded convolution uses x_n itself as col and writes dx_n directly. */
 #include "kernels/conv.h"
 #include "kernels/im2col.h"
+#include "core/util.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -75,46 +76,89 @@ static int thread_id(void)
 #endif
 }
 
+/* Profiling (gemmnet bench --layers): t, when not NULL, gets the seconds spent in
+ * im2col/col2im (t[0]) and sgemm (t[1]) added. In the loop over images each thread adds into its
+ * own pair, and the pairs are averaged over the threads afterwards. */
+#define CONV_PROF_MAX_THREADS 256
+
+static double prof_now(const double *t) { return t ? gn_now() : 0; }
+
+static void prof_add(double *t, int i, double *since)
+{
+    if (!t) return;
+    double now = gn_now();
+    t[i] += now - *since;
+    *since = now;
+}
+
 /* x:(C,H,W) -> y:(K,P,Q) for one image */
 static void forward_image(float *restrict y, const float *restrict x, const float *restrict w,
-                          const float *restrict b, float *restrict col, const conv2d_shape *s)
+                          const float *restrict b, float *restrict col, const conv2d_shape *s,
+                          double *t)
 {
+    double t0 = prof_now(t);
     int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
     const float *cm = x;
     if (!conv2d_is_direct(s)) {
         im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
         cm = col;
     }
+    prof_add(t, 0, &t0);
     if (b)
         for (int k = 0; k < s->K; k++)
             for (int i = 0; i < PQ; i++) y[(size_t)k * PQ + i] = b[k];
+    t0 = prof_now(t);
     for (int g = 0; g < G; g++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, PQ, CRS, 1.0f,
                     w + (size_t)g * Kg * CRS, CRS, cm + (size_t)g * CRS * PQ, PQ,
                     b ? 1.0f : 0.0f, y + (size_t)g * Kg * PQ, PQ);
+    prof_add(t, 1, &t0);
+}
+
+/* Adds the per-thread pairs, averaged over nt threads, into prof. */
+static void prof_merge(double *prof, double part[][2], int nt)
+{
+    if (!prof) return;
+    for (int i = 0; i < nt && i < CONV_PROF_MAX_THREADS; i++) {
+        prof[0] += part[i][0] / nt;
+        prof[1] += part[i][1] / nt;
+    }
 }
 
 void conv2d_forward(float *restrict y, const float *restrict x, const float *restrict w,
                     const float *restrict b, float *restrict ws, const conv2d_shape *s,
                     int threads)
 {
+    conv2d_forward_prof(y, x, w, b, ws, s, threads, NULL);
+}
+
+void conv2d_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
+                         const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                         int threads, double *prof)
+{
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     int nt = loop_threads(s, threads);
     if (nt == 1) {
-        for (int n = 0; n < s->N; n++) forward_image(y + n * ys, x + n * xs, w, b, ws, s);
+        for (int n = 0; n < s->N; n++) forward_image(y + n * ys, x + n * xs, w, b, ws, s, prof);
         return;
     }
     size_t slice = col_floats(s) + dw_floats(s);
+    double part[CONV_PROF_MAX_THREADS][2] = {{0}};
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int n = 0; n < s->N; n++)
-        forward_image(y + n * ys, x + n * xs, w, b, ws + (size_t)thread_id() * slice, s);
+    for (int n = 0; n < s->N; n++) {
+        int id = thread_id();
+        forward_image(y + n * ys, x + n * xs, w, b, ws + (size_t)id * slice, s,
+                      prof && id < CONV_PROF_MAX_THREADS ? part[id] : NULL);
+    }
+    prof_merge(prof, part, nt);
 }
 
 /* One image: dw += dy col^T, then (if dx) dx += col2im(w^T dy). col is overwritten. */
 static void backward_image(float *restrict dx, float *restrict dw, const float *restrict dy,
                            const float *restrict x, const float *restrict w,
-                           float *restrict col, const conv2d_shape *s)
+                           float *restrict col, const conv2d_shape *s, double *t)
 {
+    double t0 = prof_now(t);
     int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
     int direct = conv2d_is_direct(s);
     const float *cm = x;
@@ -122,10 +166,12 @@ static void backward_image(float *restrict dx, float *restrict dw, const float *
         im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
         cm = col;
     }
+    prof_add(t, 0, &t0);
     for (int g = 0; g < G; g++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRS, PQ, 1.0f,
                     dy + (size_t)g * Kg * PQ, PQ, cm + (size_t)g * CRS * PQ, PQ, 1.0f,
                     dw + (size_t)g * Kg * CRS, CRS);
+    prof_add(t, 1, &t0);
     if (!dx) return;
     /* direct: dx itself is the column matrix, so accumulate into it (beta 1). */
     float *out = direct ? dx : col;
@@ -133,13 +179,23 @@ static void backward_image(float *restrict dx, float *restrict dw, const float *
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, Kg, 1.0f,
                     w + (size_t)g * Kg * CRS, CRS, dy + (size_t)g * Kg * PQ, PQ,
                     direct ? 1.0f : 0.0f, out + (size_t)g * CRS * PQ, PQ);
+    prof_add(t, 1, &t0);
     if (!direct) col2im(dx, col, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+    prof_add(t, 0, &t0);
 }
 
 void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
                      const float *restrict dy, const float *restrict x,
                      const float *restrict w, float *restrict ws, const conv2d_shape *s,
                      int threads)
+{
+    conv2d_backward_prof(dx, dw, db, dy, x, w, ws, s, threads, NULL);
+}
+
+void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restrict db,
+                          const float *restrict dy, const float *restrict x,
+                          const float *restrict w, float *restrict ws, const conv2d_shape *s,
+                          int threads, double *prof)
 {
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     int PQ = s->P * s->Q;
@@ -161,18 +217,22 @@ void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
     }
     if (nt == 1) {
         for (int n = 0; n < s->N; n++)
-            backward_image(dx ? dx + n * xs : NULL, dw, dy + n * ys, x + n * xs, w, ws, s);
+            backward_image(dx ? dx + n * xs : NULL, dw, dy + n * ys, x + n * xs, w, ws, s,
+                           prof);
         return;
     }
     size_t cf = col_floats(s), slice = cf + dw_floats(s);
+    double part[CONV_PROF_MAX_THREADS][2] = {{0}};
 #pragma omp parallel num_threads(nt)
     {
-        float *mine = ws + (size_t)thread_id() * slice;
+        int id = thread_id();
+        float *mine = ws + (size_t)id * slice;
+        double *pt = prof && id < CONV_PROF_MAX_THREADS ? part[id] : NULL;
         memset(mine + cf, 0, nw * sizeof(float));
 #pragma omp for schedule(static)
         for (int n = 0; n < s->N; n++)
             backward_image(dx ? dx + n * xs : NULL, mine + cf, dy + n * ys, x + n * xs, w,
-                           mine, s);
+                           mine, s, pt);
         /* The implicit barrier above: every partial is complete. Sum them in thread order. */
 #pragma omp for schedule(static)
         for (size_t i = 0; i < nw; i++) {
@@ -181,4 +241,5 @@ void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
             dw[i] += acc;
         }
     }
+    prof_merge(prof, part, nt);
 }

@@ -43,6 +43,17 @@ void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
                      const float *restrict w, float *restrict ws, const conv2d_shape *s,
                      int threads);
 
+/* The same, adding the seconds spent in im2col/col2im to prof[0] and in sgemm to prof[1]
+ * (prof may be NULL), for `gemmnet bench --layers`. In the loop over images the per-thread
+ * times are averaged over the threads. */
+void conv2d_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
+                         const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                         int threads, double *prof);
+void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restrict db,
+                          const float *restrict dy, const float *restrict x,
+                          const float *restrict w, float *restrict ws, const conv2d_shape *s,
+                          int threads, double *prof);
+
 void conv2d_forward_ref(float *restrict y, const float *restrict x, const float *restrict w,
                         const float *restrict b, const conv2d_shape *s);
 void conv2d_backward_ref(float *restrict dx, float *restrict dw, float *restrict db,

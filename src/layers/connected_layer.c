@@ -94,8 +94,10 @@ static void connected_forward(gn_layer *l, const gn_ctx *ctx)
         const float *b = layer_param(l, c->b);
         for (int i = 0; i < n; i++) memcpy(l->y + (size_t)i * m, b, (size_t)m * sizeof(float));
     }
+    double t0 = ctx->prof ? gn_now() : 0;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, l->x[0], k, w, k,
                 c->b ? 1.0f : 0.0f, l->y, m);
+    if (ctx->prof) ctx->prof->gemm += gn_now() - t0;
     act_forward(l->y, (size_t)n * m, c->act);
 }
 
@@ -104,16 +106,21 @@ static void connected_backward(gn_layer *l, const gn_ctx *ctx)
     connected *c = l->impl;
     int n = ctx->batch, m = c->outputs, k = c->w->shape[1];
     act_backward(l->dy, l->y, (size_t)n * m, c->act);
+    double t0 = ctx->prof ? gn_now() : 0;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, 1.0f, l->dy, m, l->x[0], k,
                 1.0f, layer_grad(l, c->w), k);
+    if (ctx->prof) ctx->prof->gemm += gn_now() - t0;
     if (c->b) {
         float *db = layer_grad(l, c->b);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < m; j++) db[j] += l->dy[(size_t)i * m + j];
     }
-    if (l->dx[0])
+    if (l->dx[0]) {
+        t0 = ctx->prof ? gn_now() : 0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, 1.0f, l->dy, m,
                     layer_param(l, c->w), k, 1.0f, l->dx[0], k);
+        if (ctx->prof) ctx->prof->gemm += gn_now() - t0;
+    }
 }
 
 static void connected_destroy(gn_layer *l)

@@ -140,8 +140,13 @@ static void conv_forward(gn_layer *l, const gn_ctx *ctx)
     convolutional *c = l->impl;
     conv2d_shape sh = c->sh;
     sh.N = ctx->batch;
-    conv2d_forward(l->y, l->x[0], layer_param(l, c->w), c->b ? layer_param(l, c->b) : NULL,
-                   ctx->ws, &sh, c->threads);
+    double prof[2] = {0, 0};
+    conv2d_forward_prof(l->y, l->x[0], layer_param(l, c->w), c->b ? layer_param(l, c->b) : NULL,
+                        ctx->ws, &sh, c->threads, ctx->prof ? prof : NULL);
+    if (ctx->prof) {
+        ctx->prof->im2col += prof[0];
+        ctx->prof->gemm += prof[1];
+    }
     int PQ = sh.P * sh.Q;
     if (c->bn) {
         float *xhat = l->save, *istd = l->save + (size_t)l->batch * sh.K * PQ;
@@ -171,8 +176,14 @@ static void conv_backward(gn_layer *l, const gn_ctx *ctx)
         batchnorm_backward(l->dy, layer_grad(l, c->gamma), layer_grad(l, c->beta), l->dy, xhat,
                            istd, layer_param(l, c->gamma), sh.N, sh.K, PQ, ctx->train, 0);
     }
-    conv2d_backward(l->dx[0], layer_grad(l, c->w), c->b ? layer_grad(l, c->b) : NULL, l->dy,
-                    l->x[0], layer_param(l, c->w), ctx->ws, &sh, c->threads);
+    double prof[2] = {0, 0};
+    conv2d_backward_prof(l->dx[0], layer_grad(l, c->w), c->b ? layer_grad(l, c->b) : NULL, l->dy,
+                         l->x[0], layer_param(l, c->w), ctx->ws, &sh, c->threads,
+                         ctx->prof ? prof : NULL);
+    if (ctx->prof) {
+        ctx->prof->im2col += prof[0];
+        ctx->prof->gemm += prof[1];
+    }
 }
 
 static void conv_destroy(gn_layer *l)

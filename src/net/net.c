@@ -48,7 +48,7 @@ static void wire(gn_net *net)
     }
 }
 
-int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *err)
+int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
 {
     *out = NULL;
     if (batch < 1) return gn_err_set(err, GN_EINVAL, "batch must be at least 1 (got %d)", batch);
@@ -107,6 +107,19 @@ int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *er
         net->flops_bwd += l->flops_bwd;
     }
     net->n_classes = (int)gn_shape_size(net->layers[net->n_layers - 1].out);
+    *out = net;
+    return GN_OK;
+fail:
+    gn_net_free(&net);
+    return rc;
+}
+
+int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *err)
+{
+    gn_net *net;
+    int rc = gn_net_plan(&net, cfg, batch, err);
+    *out = NULL;
+    if (rc) return rc;
     net->params = gn_alloc(net->n_params, sizeof(float));
     net->grads = gn_alloc(net->n_params, sizeof(float));
     net->state = gn_alloc(net->n_state, sizeof(float));
