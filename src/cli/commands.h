@@ -14,5 +14,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_check_data(int argc, char **argv);
 int cmd_bench_data(int argc, char **argv);
+int cmd_visualize(int argc, char **argv);
+int cmd_dream(int argc, char **argv);
+int cmd_saliency(int argc, char **argv);
 
 #endif
