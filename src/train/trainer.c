@@ -43,6 +43,7 @@ typedef struct trainer {
     size_t bucket;       /* gradient floats per allreduce bucket */
     size_t grad_hi;      /* grads[grad_hi..n_params) are already being summed */
     int grad_rc;         /* first error of the backward hook */
+    double t_wait;       /* seconds spent waiting for the gradient sums after backward */
     int has_val;         /* a validation split is configured (the same on every rank) */
     int val_sharded;     /* each rank evaluates its share (else rank 0 evaluates it all) */
     gn_err grad_err;
@@ -690,7 +691,9 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
             if (rc) *err = t->grad_err;
             if (!rc && t->grad_hi > 0)
                 rc = gn_dist_isum_f32(t->net->grads, t->grad_hi, err);
+            double tw = gn_now();
             if (!rc) rc = gn_dist_wait_all("gradient allreduce (MPI_Iallreduce)", err);
+            t->t_wait += gn_now() - tw;
             if (rc) goto done;
             /* loss (mean over ranks), non-finite anywhere, stop anywhere, rank 0's clock */
             double v[4] = {loss / t->nranks, nonfinite, stop_all,
@@ -785,6 +788,10 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         if (gn_plot_metrics(args->out_dir, &perr))
             logf_(t, GN_LOG_WARN, "curves.svg not written: %s", perr.msg);
     }
+    if (t->nranks > 1 && t->iter > res->start_iter)
+        logf_(t, GN_LOG_INFO, "data-parallel: %.1f ms per iteration waiting for the gradient "
+              "allreduce after backward (communication not hidden by the overlap, plus waiting "
+              "for slower ranks)", 1e3 * t->t_wait / (double)(t->iter - res->start_iter));
     res->iters = t->iter;
     res->epochs = epoch_now(t);
     res->train_loss = t->smooth_loss;
