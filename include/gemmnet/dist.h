@@ -17,7 +17,8 @@ struct gn_err;
 int gn_dist_built(void);
 /* Starts MPI when the process was launched by mpirun (Open MPI's OMPI_COMM_WORLD_SIZE or PMIx's
  * PMIX_RANK in the environment); otherwise, and without MPI, the process is rank 0 of 1 and
- * nothing else happens. Call once, before any other gn_dist_* function. */
+ * nothing else happens. Call once, before any other gn_dist_* function. Built without MPI, a
+ * process started by mpirun with more than one process gets GN_ENOTSUP. */
 int gn_dist_init(int *argc, char ***argv, struct gn_err *err);
 /* Ends MPI (no-op when not started). */
 void gn_dist_finalize(void);

@@ -11,7 +11,12 @@ int gn_dist_init(int *argc, char ***argv, gn_err *err)
 {
     (void)argc;
     (void)argv;
-    (void)err;
+    /* N copies of a one-process trainer would all write the same output directory */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && atoi(n) > 1)
+        return gn_err_set(err, GN_ENOTSUP, "started by mpirun with %s processes, but this "
+                          "gemmnet was built without MPI: rebuild with -Dmpi=enabled "
+                          "(needs libopenmpi-dev)", n);
     return GN_OK;
 }
 
