@@ -3,7 +3,7 @@
 #  - after K steps on the same global batch the weights equal a single process's (1e-5 relative);
 #  - a 2-rank run of K steps resumed to 2K equals a straight 2-rank 2K run;
 #  - batch norm with sync_bn runs, rank count stored in the checkpoint;
-#  - a rank that hangs stops the job through the mpi_timeout watchdog, with a message.
+#  - a rank that fails, or hangs, stops the job through the mpi_timeout watchdog, with a message.
 # Skipped (77) when gemmnet was built without MPI or mpirun is missing.
 set -uo pipefail
 G=${GEMMNET:?}
@@ -100,6 +100,14 @@ sed -e 's/^activation=leaky/activation=leaky\nbatch_normalize=1/' "$tmp/t.cfg" >
     --set train.batch_per_rank=1 --set net.batch=8 "${T[@]}" >"$tmp/bn.log" 2>&1
 rc=$?
 check "[ $rc -eq 0 ] && grep -q 'global batch 16' $tmp/bn.log" "sync_bn + batch_per_rank run (rc=$rc)"
+
+# a rank that fails (here: its data is missing) stops every rank, with its message
+mpirun --allow-run-as-root --oversubscribe -np 1 "$G" train "$tmp/t.cfg" --out "$tmp/f" "${T[@]}" : \
+    -np 1 "$G" train "$tmp/t.cfg" --out "$tmp/f" --set data.train="$tmp/nonexistent" "${T[@]}" \
+    >"$tmp/f.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'nonexistent' $tmp/f.log && grep -q 'stopping every rank' $tmp/f.log" \
+    "a failing rank stops the job with its message (rc=$rc)"
 
 # a rank that hangs (SIGSTOP): the other's watchdog stops the job with a message
 "${MPI[@]}" "$G" train "$tmp/t.cfg" --out "$tmp/hang" --set net.max_batches=100000 \
