@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
-      libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev)
+      libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev
+      libopenmpi-dev openmpi-bin)   # MPI: data-parallel training (-Dmpi=auto)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
 fi

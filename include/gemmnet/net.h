@@ -63,6 +63,12 @@ typedef struct gn_ctx {
     uint64_t seed;      /* for layers that draw random numbers (dropout) */
     uint64_t step;      /* iteration, mixed into seed */
     gn_prof *prof;      /* NULL unless profiling */
+    /* Backward hook (NULL: none): gn_net_backward_from calls on_backward(hook_user, i) right
+     * after layer i's backward, in descending i. From then on the gradients of layers >= i
+     * (their slices of net->grads) are final for this pass, so data-parallel training starts
+     * their allreduce here while the earlier layers still compute. */
+    void (*on_backward)(void *hook_user, int layer);
+    void *hook_user;
 } gn_ctx;
 
 typedef struct gn_layer gn_layer;

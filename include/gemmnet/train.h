@@ -54,6 +54,11 @@ typedef struct gn_train_opts {
     uint64_t seed;
     /* [train] */
     int log_every;       /* log line every N iterations when not on a terminal */
+    /* [train], data-parallel (docs/distributed.md); no effect in a single process */
+    int batch_per_rank;  /* 0: batch is the global batch split over ranks; 1: per rank */
+    int sync_bn;         /* 1: average non-trainable state over ranks before eval/checkpoint */
+    double mpi_timeout;  /* seconds one collective may wait before the job is aborted; 0 off */
+    double bucket_mb;    /* gradient allreduce bucket size in MB */
     /* [eval] */
     int64_t eval_every;  /* iterations; 0 = never (unless eval_epoch) */
     int eval_epoch;      /* evaluate at the end of every epoch */

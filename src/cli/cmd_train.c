@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
+#include "gemmnet/dist.h"
 #include "gemmnet/train.h"
 
 #include <math.h>
@@ -54,9 +55,32 @@ static const char *train_help =
     "  --threads N      compute threads (default: all cores)\n"
     "  --seed S         same as --set train.seed=S\n"
     "SIGINT/SIGTERM write a checkpoint and exit 0. Ends with a line starting 'final:'.\n"
+    "Data-parallel: mpirun -np N gemmnet train CONFIG ... (docs/distributed.md).\n"
     "See docs/training.md for the config keys.\n";
 
+static int train_main(int argc, char **argv);
+
+/* Under mpirun every rank runs this; rank 0 alone prints. A rank that fails stops the whole
+ * job (MPI_Abort), since the others would wait for it in the next collective. */
 int cmd_train(int argc, char **argv)
+{
+    gn_err err = {0};
+    if (gn_dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 1;
+    }
+    if (gn_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1;
+    int rc = train_main(argc, argv);
+    if (rc && gn_dist_size() > 1) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "training failed (exit status %d), stopping every rank", rc);
+        gn_dist_abort(msg);
+    }
+    gn_dist_finalize();
+    return rc;
+}
+
+static int train_main(int argc, char **argv)
 {
     cli_common c = {0};
     gn_train_args a = {0};

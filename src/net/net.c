@@ -215,7 +215,10 @@ void gn_net_zero_dacts(gn_net *net)
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
 {
     GN_ASSERT(layer >= 0 && layer < net->n_layers);
-    for (int i = layer; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], ctx);
+    for (int i = layer; i >= 0; i--) {
+        net->layers[i].ops->backward(&net->layers[i], ctx);
+        if (ctx->on_backward) ctx->on_backward(ctx->hook_user, i);
+    }
 }
 
 void gn_net_backward(gn_net *net, const gn_ctx *ctx)

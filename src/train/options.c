@@ -74,6 +74,10 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     o->seed = (uint64_t)seed;
     s->seed = o->seed;
     TRY(gn_cfg_int(tr, "log_every", 10, 1, 1 << 30, &o->log_every, err));
+    TRY(gn_cfg_bool(tr, "batch_per_rank", 0, &o->batch_per_rank, err));
+    TRY(gn_cfg_bool(tr, "sync_bn", 0, &o->sync_bn, err));
+    TRY(gn_cfg_float(tr, "mpi_timeout", 600, 0, 1e9, &o->mpi_timeout, err));
+    TRY(gn_cfg_float(tr, "bucket_mb", 8, 0.001, 1e6, &o->bucket_mb, err));
     TRY(gn_cfg_i64(ev, "every", 0, 0, INT64_MAX / 2, &o->eval_every, err));
     TRY(gn_cfg_bool(ev, "epoch", ev && !gn_cfg_has(ev, "every"), &o->eval_epoch, err));
     TRY(gn_cfg_i64(ck, "every", 0, 0, INT64_MAX / 2, &o->ckpt_every, err));

@@ -5,10 +5,18 @@
  * Exact resume: every random choice is a pure function of (seed, counters) - the data order
  * and augmentation of (seed, epoch, sample), dropout of (seed, step) - so a checkpoint needs
  * only the weights, batch-norm statistics, momentum, the iteration and the loader's position.
- * For the same thread count the resumed run performs the same arithmetic in the same order. */
+ * For the same thread count the resumed run performs the same arithmetic in the same order.
+ *
+ * Data-parallel (gemmnet/dist.h, docs/distributed.md): every rank runs this loop on its share
+ * of each global batch; gradients are summed over ranks in buckets started from the backward
+ * hook, so communication overlaps the rest of the backward pass. Each rank scales the loss
+ * gradient by 1/global batch, so the sum is the single-process mean gradient. Rank 0 alone
+ * writes checkpoints, metrics and log lines; decisions that must agree (stop, checkpoint by
+ * time, non-finite loss) travel in one small allreduce per iteration. */
 #include "gemmnet/gemmnet.h"
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
+#include "gemmnet/dist.h"
 #include "gemmnet/train.h"
 #include "core/util.h"
 
@@ -29,7 +37,16 @@ typedef struct trainer {
     gn_net *net;
     gn_loader *train, *val;
     float *momentum;
-    int mini;            /* images per mini-batch */
+    int mini;            /* images per mini-batch (on this rank) */
+    int global;          /* images per iteration over all ranks */
+    int rank, nranks;
+    size_t bucket;       /* gradient floats per allreduce bucket */
+    size_t grad_hi;      /* grads[grad_hi..n_params) are already being summed */
+    int grad_rc;         /* first error of the backward hook */
+    double t_wait;       /* seconds spent waiting for the gradient sums after backward */
+    int has_val;         /* a validation split is configured (the same on every rank) */
+    int val_sharded;     /* each rank evaluates its share (else rank 0 evaluates it all) */
+    gn_err grad_err;
     int classify;
     int64_t iter;        /* iterations done */
     int64_t iters_per_epoch;
@@ -50,12 +67,18 @@ static void logf_(const trainer *t, int kind, const char *fmt, ...)
 
 static void logf_(const trainer *t, int kind, const char *fmt, ...)
 {
-    if (!t->args->log) return;
+    if (!t->args->log || (t->rank && kind != GN_LOG_WARN)) return;
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (t->rank) {
+        char b2[2100];
+        snprintf(b2, sizeof b2, "rank %d: %s", t->rank, buf);
+        t->args->log(t->args->user, kind, b2);
+        return;
+    }
     t->args->log(t->args->user, kind, buf);
 }
 
@@ -98,6 +121,8 @@ static char *class_names(const trainer *t)
 static int save_checkpoint(trainer *t, const char *path, gn_err *err)
 {
     char iter[32], epoch[32], cursor[32], seed[32], best[64], smooth[64], lr[64], threads[16];
+    char ranks[16];
+    snprintf(ranks, sizeof ranks, "%d", t->nranks);
     int64_t e, b;
     gn_loader_position(t->train, &e, &b);
     snprintf(iter, sizeof iter, "%" PRId64, t->iter);
@@ -121,6 +146,7 @@ static int save_checkpoint(trainer *t, const char *path, gn_err *err)
         {"best_metric", best},
         {"smoothed_loss", smooth},
         {"threads", threads},
+        {"ranks", ranks},
         {"net_hash", t->net_hash},
         {"config", t->cfg_text},
         {"classes", classes},
@@ -327,6 +353,14 @@ static int resume(trainer *t, const char *path, gn_err *err)
         logf_(t, GN_LOG_WARN, "the checkpoint was written with %s threads, this run uses %d: "
               "the result will not be bit-identical to an uninterrupted run", threads,
               gn_get_threads());
+    const char *ranks = gn_ckpt_meta(c, "ranks");
+    int ck_ranks = ranks ? atoi(ranks) : 1;
+    if (ck_ranks != t->nranks)
+        logf_(t, GN_LOG_WARN, "the checkpoint was written by %d rank%s, this run has %d: %s",
+              ck_ranks, ck_ranks == 1 ? "" : "s", t->nranks,
+              t->o.batch_per_rank ? "the global batch, and with it the data order, changes"
+                                  : "each rank's share of the batch (batch-norm statistics, "
+                                    "dropout masks) changes");
     const char *old = gn_ckpt_meta(c, "config");
     if (old) report_config_changes(t, old);
     if ((rc = gn_loader_seek(t->train, e, b))) {
@@ -375,17 +409,82 @@ static void drain_failures(trainer *t, gn_loader *l)
     while ((f = gn_loader_pop_failure(l))) logf_(t, GN_LOG_WARN, "skipped %s", f);
 }
 
+/* ---- data-parallel helpers ---- */
+
+/* The backward hook: once layers >= layer have their final gradients, starts summing them over
+ * ranks in buckets of at least t->bucket floats, in reverse layer order. */
+static void on_backward(void *user, int layer)
+{
+    trainer *t = user;
+    size_t lo = (size_t)(t->net->layers[layer].grads - t->net->grads);
+    if (!t->grad_rc && t->grad_hi - lo >= t->bucket) {
+        t->grad_rc = gn_dist_isum_f32(t->net->grads + lo, t->grad_hi - lo, &t->grad_err);
+        t->grad_hi = lo;
+    }
+    gn_dist_progress();
+}
+
+/* sync_bn: every rank's non-trainable state (batch-norm running mean and variance) becomes
+ * the average over ranks. */
+static int sync_state(trainer *t, gn_err *err)
+{
+    if (t->nranks == 1 || !t->o.sync_bn || !t->net->n_state) return GN_OK;
+    int rc = gn_dist_sum_f32(t->net->state, t->net->n_state, "sync_bn (MPI_Allreduce)", err);
+    if (rc) return rc;
+    float inv = 1.0f / (float)t->nranks;
+    for (size_t i = 0; i < t->net->n_state; i++) t->net->state[i] *= inv;
+    return GN_OK;
+}
+
+/* Rank 0's weights, state and momentum to every rank. */
+static int bcast_model(trainer *t, gn_err *err)
+{
+    if (t->nranks == 1) return GN_OK;
+    int rc = gn_dist_bcast_f32(t->net->params, t->net->n_params, 0, "weights (MPI_Bcast)", err);
+    if (!rc) rc = gn_dist_bcast_f32(t->momentum, t->net->n_params, 0, "momentum (MPI_Bcast)", err);
+    if (!rc && t->net->n_state)
+        rc = gn_dist_bcast_f32(t->net->state, t->net->n_state, 0, "state (MPI_Bcast)", err);
+    return rc;
+}
+
 /* record: log it and add a metrics row (not for a run resumed after its end). */
 static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn_err *err)
 {
     double t0 = gn_now();
-    int rc = gn_evaluate(t->net, t->val, 0, r, err);
+    int rc = sync_state(t, err);
+    if (rc) return rc;
+    if (!t->val) {
+        /* a rank other than 0 when rank 0 evaluates the whole (small) validation set */
+        memset(r, 0, sizeof *r);
+        long long imp = 0;
+        if ((rc = gn_dist_bcast_i64(&imp, 1, 0, "evaluation result (MPI_Bcast)", err))) return rc;
+        *improved = (int)imp;
+        return GN_OK;
+    }
+    rc = gn_evaluate(t->net, t->val, 0, r, err);
     drain_failures(t, t->val);
     if (rc) return rc;
+    if (t->val_sharded) {
+        /* each rank evaluated its shard of the validation set: sum the counts */
+        double v[4] = {r->loss * (double)r->images, r->top1 * (double)r->images,
+                       r->top5 * (double)r->images, (double)r->images};
+        if ((rc = gn_dist_sum_f64(v, 4, "evaluation (MPI_Allreduce)", err))) return rc;
+        r->images = (int64_t)v[3];
+        r->loss = v[3] > 0 ? v[0] / v[3] : 0;
+        if (t->classify) {
+            r->top1 = v[3] > 0 ? v[1] / v[3] : 0;
+            r->top5 = v[3] > 0 ? v[2] / v[3] : 0;
+        }
+    }
     double metric = t->classify ? r->top1 : -r->loss;
     *improved = metric > t->best;
+    if (t->nranks > 1 && !t->val_sharded) {
+        long long imp = *improved;
+        if ((rc = gn_dist_bcast_i64(&imp, 1, 0, "evaluation result (MPI_Bcast)", err))) return rc;
+    }
     if (!record) return GN_OK;
     if (*improved) t->best = metric;
+    if (!t->metrics) return GN_OK; /* ranks other than 0 */
     if (t->classify)
         logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.4f  top1 %.2f%%  top5 "
               "%.2f%%  (%" PRId64 " images, %.1fs)%s", t->iter, r->loss, 100 * r->top1,
@@ -423,11 +522,30 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     t->args = args;
     t->best = -INFINITY;
     int rc;
+    t->rank = gn_dist_rank();
+    t->nranks = gn_dist_size();
     gn_set_threads(args->threads);
     if ((rc = gn_train_opts_parse(&t->o, cfg, err))) goto done;
     if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
     gn_train_accept_darknet_keys(cfg);
     t->mini = t->o.batch / t->o.subdivisions;
+    t->global = t->o.batch;
+    if (t->nranks > 1) {
+        if (t->o.batch_per_rank) {
+            t->global = t->o.batch * t->nranks;
+        } else if (t->o.batch % (t->nranks * t->o.subdivisions)) {
+            rc = gn_err_set(err, GN_ECONFIG, "%s: batch=%d is the global batch and must be "
+                            "divisible by ranks (%d) x subdivisions (%d); or set [train] "
+                            "batch_per_rank=1", cfg->path, t->o.batch, t->nranks,
+                            t->o.subdivisions);
+            goto done;
+        } else {
+            t->mini = t->o.batch / t->nranks / t->o.subdivisions;
+        }
+        t->bucket = (size_t)(t->o.bucket_mb * 1e6 / sizeof(float));
+        if (t->bucket < 1) t->bucket = 1;
+        if ((rc = gn_dist_set_timeout(t->o.mpi_timeout, err))) goto done;
+    }
     if ((rc = gn_net_build(&t->net, cfg, t->mini, t->o.seed, err))) goto done;
     if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
     if (!gn_loader_has_split(&t->d, GN_SPLIT_TRAIN)) {
@@ -441,11 +559,24 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     if (gn_loader_has_split(&t->d, GN_SPLIT_VAL) &&
         (rc = gn_loader_create(&t->val, &t->d, GN_SPLIT_VAL, t->mini, t->o.seed, err)))
         goto done;
+    t->has_val = t->val != NULL;
+    if (t->nranks > 1) {
+        if (gn_loader_set_shard(t->train, t->rank, t->nranks)) {
+            rc = gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer "
+                            "than one global batch of %d", gn_loader_size(t->train), t->global);
+            goto done;
+        }
+        /* too small a validation set for every rank to get a share: rank 0 evaluates it all */
+        if (t->val) {
+            t->val_sharded = gn_loader_set_shard(t->val, t->rank, t->nranks) == GN_OK;
+            if (!t->val_sharded && t->rank) gn_loader_free(&t->val);
+        }
+    }
     if ((rc = check_outputs(t, err))) goto done;
-    t->iters_per_epoch = gn_loader_size(t->train) / t->o.batch;
+    t->iters_per_epoch = gn_loader_size(t->train) / t->global;
     if (t->iters_per_epoch < 1) {
         rc = gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer than "
-                        "one batch of %d", gn_loader_size(t->train), t->o.batch);
+                        "one batch of %d", gn_loader_size(t->train), t->global);
         goto done;
     }
     if (!t->o.max_batches) t->o.max_batches = (int64_t)t->o.epochs * t->iters_per_epoch;
@@ -457,8 +588,10 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         goto done;
     }
     snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(cfg));
-    if ((rc = mkdir_p(args->out_dir, err))) goto done;
-    remove_stale_temps(t);
+    if (t->rank == 0) {
+        if ((rc = mkdir_p(args->out_dir, err))) goto done;
+        remove_stale_temps(t);
+    }
     join(t->path_last, sizeof t->path_last, args->out_dir, "last.safetensors");
     join(t->path_best, sizeof t->path_best, args->out_dir, "best.safetensors");
     join(t->path_metrics, sizeof t->path_metrics, args->out_dir, "metrics.csv");
@@ -469,6 +602,11 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
           "batch %d (%d x %d), %d threads, %s", t->net->n_layers, t->net->n_params,
           t->net->flops / 1e9, t->o.batch, t->o.subdivisions, t->mini, gn_get_threads(),
           gn_blas_info());
+    if (t->nranks > 1)
+        logf_(t, GN_LOG_INFO, "data-parallel: %d ranks, global batch %d = %d ranks x %d "
+              "subdivisions x %d images; gradient buckets of %.3g MB; mpi_timeout %gs",
+              t->nranks, t->global, t->nranks, t->o.subdivisions, t->mini, t->o.bucket_mb,
+              t->o.mpi_timeout);
     logf_(t, GN_LOG_INFO, "data: %" PRId64 " training images%s, %d classes; %" PRId64
           " iterations (%" PRId64 " per epoch)", gn_loader_size(t->train),
           t->val ? "" : " (no validation split)", gn_loader_classes(t->train), t->o.max_batches,
@@ -478,7 +616,10 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     int resumed = 0;
     const char *rpath = args->resume;
     if (rpath && !strcmp(rpath, "auto")) {
-        rpath = access(t->path_last, F_OK) == 0 ? t->path_last : NULL;
+        /* rank 0 decides: other nodes may not see its output directory */
+        long long found = access(t->path_last, F_OK) == 0;
+        if ((rc = gn_dist_bcast_i64(&found, 1, 0, "--resume auto (MPI_Bcast)", err))) goto done;
+        rpath = found ? t->path_last : NULL;
         if (!rpath) logf_(t, GN_LOG_INFO, "--resume auto: no %s yet, starting fresh", t->path_last);
     }
     if (rpath) {
@@ -487,7 +628,9 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     } else if (args->weights) {
         if ((rc = load_weights(t, err))) goto done;
     }
-    if ((rc = open_metrics(t, resumed, err))) goto done;
+    /* the same starting point on every rank (after a resume: rank 0's copy, byte for byte) */
+    if ((rc = bcast_model(t, err))) goto done;
+    if (t->rank == 0 && (rc = open_metrics(t, resumed, err))) goto done;
     res->start_iter = t->iter;
     t->last_save = gn_now();
 
@@ -507,6 +650,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         float lr = (float)gn_schedule_lr(&t->o.sched, t->iter);
         gn_net_zero_grads(t->net);
         double loss = 0;
+        int nonfinite = 0;
         for (int s = 0; s < t->o.subdivisions; s++) {
             int n = 0;
             rc = gn_loader_next(t->train, t->net->input, t->classify ? t->net->labels : NULL,
@@ -515,11 +659,22 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
             if (rc) goto done;
             GN_ASSERT(n == t->mini);
             gn_ctx ctx = gn_net_ctx(t->net, 1);
-            ctx.loss_scale = 1.0f / (float)t->o.batch;
-            ctx.seed = t->o.seed;
+            ctx.loss_scale = 1.0f / (float)t->global;
+            /* ranks draw different dropout masks for their different images */
+            ctx.seed = t->o.seed + (uint64_t)t->rank * 0x9E3779B97F4A7C15ull;
             ctx.step = (uint64_t)(t->iter * t->o.subdivisions + s);
             double l = gn_net_forward(t->net, &ctx);
-            if (!isfinite(l)) {
+            if (t->nranks > 1) {
+                /* the decision to stop must be the same on every rank: taken below */
+                nonfinite |= !isfinite(l);
+                if (s == t->o.subdivisions - 1) {
+                    /* the last mini-batch: sum gradients over ranks while backward runs */
+                    ctx.on_backward = on_backward;
+                    ctx.hook_user = t;
+                    t->grad_hi = t->net->n_params;
+                    t->grad_rc = 0;
+                }
+            } else if (!isfinite(l)) {
                 rc = gn_err_set(err, GN_ENAN, "the loss became %s at iteration %" PRId64
                                 " (learning rate %g): training stopped; the last good "
                                 "checkpoint is %s (try a lower learning_rate or burn_in)",
@@ -530,11 +685,38 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
             gn_net_backward(t->net, &ctx);
             loss += l / t->o.subdivisions;
         }
+        int ckpt_due = 0, stop_all = args->stop && *args->stop;
+        if (t->nranks > 1) {
+            rc = t->grad_rc;
+            if (rc) *err = t->grad_err;
+            if (!rc && t->grad_hi > 0)
+                rc = gn_dist_isum_f32(t->net->grads, t->grad_hi, err);
+            double tw = gn_now();
+            if (!rc) rc = gn_dist_wait_all("gradient allreduce (MPI_Iallreduce)", err);
+            t->t_wait += gn_now() - tw;
+            if (rc) goto done;
+            /* loss (mean over ranks), non-finite anywhere, stop anywhere, rank 0's clock */
+            double v[4] = {loss / t->nranks, nonfinite, stop_all,
+                           t->rank == 0 && t->o.ckpt_minutes > 0 &&
+                               gn_now() - t->last_save >= 60 * t->o.ckpt_minutes};
+            if ((rc = gn_dist_sum_f64(v, 4, "loss and flags (MPI_Allreduce)", err))) goto done;
+            loss = v[0];
+            stop_all = v[2] > 0;
+            ckpt_due = v[3] > 0;
+            if (v[1] > 0 || !isfinite(loss)) {
+                rc = gn_err_set(err, GN_ENAN, "the loss became non-finite at iteration %" PRId64
+                                " (learning rate %g) on at least one rank: training stopped; "
+                                "the last good checkpoint is %s (try a lower learning_rate or "
+                                "burn_in)", t->iter, lr,
+                                access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)");
+                goto done;
+            }
+        }
         gn_sgd_step(t->net->params, t->momentum, t->net->grads, t->net->n_params, lr,
                     (float)t->o.momentum, (float)t->o.decay, t->o.nesterov);
         t->iter++;
-        images_run += t->o.batch;
-        images_log += t->o.batch;
+        images_run += t->global;
+        images_log += t->global;
         t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? loss
                                                              : 0.95 * t->smooth_loss + 0.05 * loss;
         double now = gn_now();
@@ -556,7 +738,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
                   "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
                   t->smooth_loss, lr, ips, 100 * wait, eta);
             t_progress = now;
-            if (log_now) {
+            if (log_now && t->metrics) {
                 fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
                         epoch_now(t), loss, lr, ips, wait);
                 fflush(t->metrics);
@@ -571,7 +753,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         gn_loader_position(t->train, &epoch_cur, &b);
         int improved = 0;
         int at_end = t->iter == t->o.max_batches;
-        if (t->val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
+        if (t->has_val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
                        (t->o.eval_epoch && epoch_cur != epoch_prev) || at_end)) {
             if ((rc = evaluate(t, &last_eval, 1, &improved, err))) goto done;
             last_eval_iter = t->iter;
@@ -579,11 +761,15 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         epoch_prev = epoch_cur;
 
         /* checkpoints */
-        int stop = args->stop && *args->stop;
+        int stop = t->nranks > 1 ? stop_all : args->stop && *args->stop;
         int scheduled = at_end || (t->o.ckpt_every && t->iter % t->o.ckpt_every == 0) ||
-                        (t->o.ckpt_minutes > 0 && now - t->last_save >= 60 * t->o.ckpt_minutes);
-        if (scheduled || stop || improved)
-            if ((rc = checkpoint(t, improved, scheduled, err))) goto done;
+                        (t->nranks > 1 ? ckpt_due
+                                       : t->o.ckpt_minutes > 0 &&
+                                             now - t->last_save >= 60 * t->o.ckpt_minutes);
+        if (scheduled || stop || improved) {
+            if ((rc = sync_state(t, err))) goto done;
+            if (t->rank == 0 && (rc = checkpoint(t, improved, scheduled, err))) goto done;
+        }
         if (stop && !at_end) {
             logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
                   "with --resume auto)", t->iter, t->path_last);
@@ -593,20 +779,25 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     }
     if (t->iter == t->o.max_batches && res->start_iter == t->iter && !resumed) {
         /* max_batches = 0 iterations: still leave a checkpoint */
-        if ((rc = checkpoint(t, 0, 1, err))) goto done;
+        if ((rc = sync_state(t, err))) goto done;
+        if (t->rank == 0 && (rc = checkpoint(t, 0, 1, err))) goto done;
     }
-    fflush(t->metrics);
-    {
+    if (t->rank == 0) {
+        fflush(t->metrics);
         gn_err perr = {0};
         if (gn_plot_metrics(args->out_dir, &perr))
             logf_(t, GN_LOG_WARN, "curves.svg not written: %s", perr.msg);
     }
+    if (t->nranks > 1 && t->iter > res->start_iter)
+        logf_(t, GN_LOG_INFO, "data-parallel: %.1f ms per iteration waiting for the gradient "
+              "allreduce after backward (communication not hidden by the overlap, plus waiting "
+              "for slower ranks)", 1e3 * t->t_wait / (double)(t->iter - res->start_iter));
     res->iters = t->iter;
     res->epochs = epoch_now(t);
     res->train_loss = t->smooth_loss;
     res->seconds = gn_now() - t_start;
     res->img_per_s = t_train > 0 ? (double)images_run / t_train : 0;
-    if (last_eval_iter >= 0 || (t->val && rc == GN_OK && t->iter == t->o.max_batches)) {
+    if (last_eval_iter >= 0 || (t->has_val && rc == GN_OK && t->iter == t->o.max_batches)) {
         if (last_eval_iter < 0) {
             int improved = 0;
             if ((rc = evaluate(t, &last_eval, 0, &improved, err))) goto done;
