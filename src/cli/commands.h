@@ -14,5 +14,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_check_data(int argc, char **argv);
 int cmd_bench_data(int argc, char **argv);
+int cmd_ckpt_info(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"synth", cmd_synth, "generate the built-in data set (JPEGs in the ImageNet layout)"},
     {"check-data", cmd_check_data, "scan a data set: class counts, sizes, unreadable files"},
     {"bench-data", cmd_bench_data, "measure the loader: images/s decoded and augmented"},
+    {"ckpt-info", cmd_ckpt_info, "validate a checkpoint and print its tensors and metadata"},
 };
 
 static void usage(FILE *f)
