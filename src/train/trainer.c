@@ -179,7 +179,10 @@ static void remove_stale_temps(trainer *t)
     closedir(d);
 }
 
-static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
+/* Writes last (and a numbered and/or best checkpoint). With on_error=continue a failure is a
+ * warning, except for the final checkpoint (final != 0): with no later save point to retry at,
+ * the trained weights would be lost, so that is an error either way. */
+static int checkpoint(trainer *t, int improved, int numbered, int final, gn_err *err)
 {
     int rc = save_checkpoint(t, t->path_last, err);
     if (!rc && numbered && t->o.ckpt_keep > 0) {
@@ -194,6 +197,9 @@ static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
         if (t->o.ckpt_on_error == 0) return gn_err_wrap(err, "checkpoint at iteration %" PRId64
                                                         " failed; the previous one is intact",
                                                         t->iter);
+        if (final)
+            return gn_err_wrap(err, "the final checkpoint (iteration %" PRId64 ") failed; the "
+                               "previous one is intact", t->iter);
         logf_(t, GN_LOG_WARN, "checkpoint at iteration %" PRId64 " failed (%s); the previous "
               "one is intact; retrying at the next checkpoint", t->iter, err->msg);
         return GN_OK;
@@ -583,7 +589,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         int scheduled = at_end || (t->o.ckpt_every && t->iter % t->o.ckpt_every == 0) ||
                         (t->o.ckpt_minutes > 0 && now - t->last_save >= 60 * t->o.ckpt_minutes);
         if (scheduled || stop || improved)
-            if ((rc = checkpoint(t, improved, scheduled, err))) goto done;
+            if ((rc = checkpoint(t, improved, scheduled, at_end, err))) goto done;
         if (stop && !at_end) {
             logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
                   "with --resume auto)", t->iter, t->path_last);
@@ -593,7 +599,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     }
     if (t->iter == t->o.max_batches && res->start_iter == t->iter && !resumed) {
         /* max_batches = 0 iterations: still leave a checkpoint */
-        if ((rc = checkpoint(t, 0, 1, err))) goto done;
+        if ((rc = checkpoint(t, 0, 1, 1, err))) goto done;
     }
     fflush(t->metrics);
     {
