@@ -6,6 +6,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
+    pkgs+=(clang)     # the libFuzzer targets (scripts/fuzz.sh)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

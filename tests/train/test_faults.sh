@@ -94,6 +94,27 @@ check "[ $rc -ne 0 ] && grep -q 'MiB available (GEMMNET_MAX_MEM)' $tmp/mem2.log"
 GEMMNET_MAX_MEM=1G "$G" train "$tmp/t.cfg" --out "$tmp/m3" "${T[@]}" >"$tmp/mem3.log" 2>&1
 check "[ $? -eq 0 ]" "a small net fits under GEMMNET_MAX_MEM=1G"
 
+# ---- config and data errors as the user sees them (docs/errors.md)
+err_case() { # description, expected message (grep -E), train arguments...
+    local what=$1 want=$2
+    shift 2
+    "$G" train "$tmp/t.cfg" --out "$tmp/x" "${T[@]}" "$@" >"$tmp/x.log" 2>&1
+    local rc=$?
+    check "[ $rc -ne 0 ] && grep -qE \"$want\" $tmp/x.log" "$what (rc=$rc)"
+}
+err_case "misspelt key in --set" "argument [0-9]+.: .convolutional. .layer 0. key 'filtres': unknown key" \
+    --set 0.filtres=3
+printf 'filtres=3\n' >"$tmp/bad.cfg"; cat "$tmp/t.cfg" >>"$tmp/bad.cfg"
+"$G" train "$tmp/bad.cfg" --out "$tmp/x" >"$tmp/x.log" 2>&1
+check "[ $? -ne 0 ] && grep -q 'bad.cfg:1' $tmp/x.log" "config error names file:line"
+err_case "batch not divisible by subdivisions" "t.cfg:[0-9]+: .net. key 'subdivisions': batch=7 is not divisible" \
+    --set net.batch=7
+err_case "missing data folder" "/nonexistent: cannot open" --set data.train=/nonexistent
+err_case "fewer samples than a batch" "72 samples are fewer than one batch of 200" \
+    --set net.batch=200 --set net.subdivisions=1
+err_case "classes do not match the output" "the training data has 3 classes but the network outputs 4" \
+    --set 2.output=4
+
 # ---- ckpt-info
 "$G" ckpt-info "$tmp/o/last.safetensors" >"$tmp/info.log" 2>&1
 check "[ $? -eq 0 ] && grep -q 'layers.0.weight  *F32  *\[8,3,3,3\]' $tmp/info.log" "ckpt-info lists tensors"
