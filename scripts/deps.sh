@@ -7,6 +7,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libopenmpi-dev openmpi-bin)   # MPI: data-parallel training (-Dmpi=auto)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
+    pkgs+=(clang)     # the libFuzzer targets (scripts/fuzz.sh)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

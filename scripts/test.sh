@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds gemmnet in a fresh directory, runs every
-# test, runs the unit suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and
-# ends with one line "N passed, N failed". Exits non-zero on any failure.
+# test, runs the unit suite again under AddressSanitizer + UndefinedBehaviorSanitizer and under
+# ThreadSanitizer (OpenMP off), runs each libFuzzer target briefly (scripts/fuzz.sh; one test
+# in the tally; FUZZ_SECONDS, default 60, 0 skips) and ends with one line "N passed, N failed".
+# Exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test || { echo "dependency installation failed"; exit 1; }
@@ -42,6 +44,23 @@ run_build build ""
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_build build-asan unit -Db_sanitize=address,undefined -Dbuildtype=debug -Doptimization=1
+
+# ThreadSanitizer: the unit suite (loader threads, trainer) with OpenMP off: libgomp is not
+# TSan-instrumented and gives false positives (docs/reliability.md).
+export TSAN_OPTIONS=halt_on_error=1
+run_build build-tsan unit -Db_sanitize=thread -Dbuildtype=debug -Doptimization=1 -Dopenmp=disabled
+
+# libFuzzer: every target from the committed corpus, counted as one test.
+fuzz_secs=${FUZZ_SECONDS:-60}
+if [ "$fuzz_secs" -gt 0 ]; then
+    rm -rf build-fuzz
+    scripts/fuzz.sh "$fuzz_secs"
+    case $? in
+    0) passed=$((passed + 1)) ;;
+    77) echo "fuzz: skipped (no clang)" ;;
+    *) failed=$((failed + 1)); status=1 ;;
+    esac
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

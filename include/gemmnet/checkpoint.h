@@ -57,6 +57,10 @@ const char *gn_ckpt_meta_key(const gn_ckpt *c, int i);
 /* 1 if a tensor of that name is present. */
 int gn_ckpt_has(const gn_ckpt *c, const char *name);
 int gn_ckpt_n_tensors(const gn_ckpt *c);
+/* Tensor i in [0, gn_ckpt_n_tensors), in file order: its name and dtype (valid until
+ * gn_ckpt_close), rank, and shape (up to 8 dimensions are written to shape). */
+const char *gn_ckpt_tensor(const gn_ckpt *c, int i, const char **dtype, int *ndim,
+                           uint64_t shape[8]);
 
 enum {
     GN_CKPT_STRICT = 0,

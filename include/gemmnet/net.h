@@ -160,14 +160,22 @@ typedef struct gn_net {
 } gn_net;
 
 /* Parses the layer sections of cfg (and net.width/height/channels/inputs), plans shapes for a
- * mini-batch of `batch` images, allocates every buffer once, and initializes the parameters from
- * seed. cfg must outlive the net. */
+ * mini-batch of `batch` images, checks the planned memory against the limit (gn_net_check_memory:
+ * GN_ENOMEM with the numbers, before anything large is allocated), allocates every buffer once,
+ * and initializes the parameters from seed. cfg must outlive the net. */
 int gn_net_build(gn_net **out, struct gn_cfg *cfg, int batch, uint64_t seed, struct gn_err *err);
 void gn_net_free(gn_net **net);
 /* Only the first half of gn_net_build: parses and plans every layer (shapes, sizes, FLOPs) but
  * allocates no buffers, so the memory a batch needs can be judged before committing to it.
  * Such a net can only be inspected and freed. */
 int gn_net_plan(gn_net **out, struct gn_cfg *cfg, int batch, struct gn_err *err);
+/* The memory limit for one net, in bytes: the environment variable GEMMNET_MAX_MEM (MiB, or with
+ * a K/M/G suffix: 512M, 2G) if set and valid, else MemAvailable from /proc/meminfo; 0 if
+ * neither is known (no check). */
+double gn_net_memory_limit(void);
+/* GN_ENOMEM "needs X MiB for batch B, the machine has Y MiB available" if the planned buffers of
+ * net (a plan or a built net; with_momentum adds the SGD momentum) exceed gn_net_memory_limit. */
+int gn_net_check_memory(const gn_net *net, int with_momentum, struct gn_err *err);
 
 /* Forward over the first ctx->batch images of net->input; returns the loss (0 without a loss
  * layer). */

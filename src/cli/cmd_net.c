@@ -1,6 +1,7 @@
 /* gemmnet summary / gradcheck: look at a network a config describes. */
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "gemmnet/bench.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -66,7 +67,7 @@ int cmd_summary(int argc, char **argv)
     gn_net *net = NULL;
     int rc = 1;
     if (!batch && planned_batch(cfg, &batch, &err)) goto done;
-    if (gn_net_build(&net, cfg, batch, 1, &err)) goto done;
+    if (gn_net_plan(&net, cfg, batch, &err)) goto done; /* no buffers: any batch can be shown */
     char ins[64], outs[64], buf[32];
     printf("%s: input %dx%dx%d, batch %d\n\n", cfg->path, net->in.c, net->in.h, net->in.w, batch);
     printf("%4s  %-14s %-14s %-16s %12s %12s\n", "#", "layer", "input", "output", "params",
@@ -82,13 +83,17 @@ int cmd_summary(int argc, char **argv)
         printf("%4d  %-14s %-14s %-16s %12zu %12.2f\n", i, l->ops->section, ins, outs,
                l->n_params + l->n_state, l->flops / 1e6);
     }
-    double mem = 4.0 * (3.0 * (double)net->n_params + (double)net->n_state +
-                        2.0 * (double)net->n_acts + (double)net->ws_floats + (double)net->n_save);
+    double mem = gn_net_planned_bytes(net, 1);
     printf("\nparameters: %zu trainable (%s), %zu state\n", net->n_params,
            cli_si((double)net->n_params, buf, sizeof buf), net->n_state);
     printf("forward: %.3f GFLOP per image; training step: %.3f GFLOP per image\n",
            net->flops / 1e9, (net->flops + net->flops_bwd) / 1e9);
     printf("planned memory for batch %d (with momentum): %.1f MiB\n", batch, mem / 1048576.0);
+    gn_err merr = {0};
+    if (gn_net_check_memory(net, 1, &merr))
+        printf("does not fit: %s\n", merr.msg);
+    else if (gn_net_memory_limit() > 0)
+        printf("memory limit: %.0f MiB (fits)\n", gn_net_memory_limit() / 1048576.0);
     rc = 0;
 done:
     if (rc) cli_fail(&err);

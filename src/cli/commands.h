@@ -17,5 +17,6 @@ int cmd_bench_data(int argc, char **argv);
 int cmd_visualize(int argc, char **argv);
 int cmd_dream(int argc, char **argv);
 int cmd_saliency(int argc, char **argv);
+int cmd_ckpt_info(int argc, char **argv);
 
 #endif

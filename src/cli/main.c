@@ -25,6 +25,7 @@ static const command commands[] = {
     {"visualize", cmd_visualize, "an image that excites a unit or class (gradient ascent)"},
     {"dream", cmd_dream, "deep dream: amplify what a layer sees in a photo"},
     {"saliency", cmd_saliency, "which pixels move a class score (|d score / d pixel|)"},
+    {"ckpt-info", cmd_ckpt_info, "validate a checkpoint and print its tensors and metadata"},
 };
 
 static void usage(FILE *f)

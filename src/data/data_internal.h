@@ -77,6 +77,10 @@ void gn_finish_tensor(float *chw, int w, int h, int channels, const float jit[3]
 
 enum { GN_SRC_IMAGES = 0, GN_SRC_TABLE = 1 };
 
+/* The most classes a list file or CSV table may number (labels 0 .. GN_MAX_CLASSES-1): a stray
+ * huge label would otherwise allocate a class name for every index below it. */
+#define GN_MAX_CLASSES (1 << 20)
+
 typedef struct gn_dataset {
     int kind;
     int64_t n;

@@ -283,9 +283,9 @@ static int open_list(gn_dataset *d, const char *path, char **names, int n_names,
         char *end;
         errno = 0;
         long label = strtol(sp, &end, 10);
-        if (*end || errno || label < 0 || label > INT_MAX - 1) {
-            rc = gn_err_set(err, GN_EFORMAT, "%s:%d: label '%s' is not a non-negative integer",
-                            path, lineno, sp);
+        if (*end || errno || label < 0 || label >= GN_MAX_CLASSES) {
+            rc = gn_err_set(err, GN_EFORMAT, "%s:%d: label '%s' is not an integer in [0, %d)",
+                            path, lineno, sp, GN_MAX_CLASSES);
             break;
         }
         if (names && label >= n_names) {
@@ -384,9 +384,9 @@ static int open_table(gn_dataset *d, const char *path, char **names, int n_names
         int label = 0;
         if (n_tgt == 0) {
             double lv = vals[n_in];
-            if (lv < 0 || lv != floor(lv) || lv > INT_MAX - 1 || (names && lv >= n_names)) {
+            if (lv < 0 || lv != floor(lv) || lv >= GN_MAX_CLASSES || (names && lv >= n_names)) {
                 rc = gn_err_set(err, GN_EFORMAT, "%s:%d: class index %g is not an integer in [0, %d)",
-                                path, lineno, lv, names ? n_names : INT_MAX);
+                                path, lineno, lv, names ? n_names : GN_MAX_CLASSES);
                 break;
             }
             label = (int)lv;

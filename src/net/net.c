@@ -1,8 +1,10 @@
 /* Building a network from a config: parse every layer section, plan shapes and sizes, allocate
  * the flat buffers once, wire each layer's inputs, outputs and gradients, initialize. */
 #include "gemmnet/gemmnet.h"
+#include "gemmnet/bench.h"
 #include "core/util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
@@ -114,12 +116,46 @@ fail:
     return rc;
 }
 
+double gn_net_memory_limit(void)
+{
+    const char *e = getenv("GEMMNET_MAX_MEM");
+    if (e && *e) {
+        char *end;
+        double v = strtod(e, &end);
+        double unit = 1048576.0;
+        if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
+        else if (*end == 'M' || *end == 'm') end++;
+        else if (*end == 'G' || *end == 'g') unit = 1073741824.0, end++;
+        if (*end == 'i' && end[-1] != 'i') end++; /* "MiB" */
+        if (*end == 'B') end++;
+        if (!*end && v > 0) return v * unit;
+    }
+    return gn_bench_mem_available();
+}
+
+int gn_net_check_memory(const gn_net *net, int with_momentum, gn_err *err)
+{
+    double limit = gn_net_memory_limit();
+    double need = gn_net_planned_bytes(net, with_momentum);
+    if (limit <= 0 || need <= limit) return GN_OK;
+    const char *e = getenv("GEMMNET_MAX_MEM");
+    return gn_err_set(err, GN_ENOMEM, "the network needs %.0f MiB for batch %d (activations and "
+                      "their gradients %.0f MiB, parameters %.0f MiB), the machine has %.0f MiB "
+                      "available (%s): lower the batch, raise subdivisions or shrink the input",
+                      need / 1048576.0, net->batch, 8.0 * (double)net->n_acts / 1048576.0,
+                      4.0 * (2.0 + with_momentum) * (double)net->n_params / 1048576.0,
+                      limit / 1048576.0,
+                      e && *e ? "GEMMNET_MAX_MEM" : "MemAvailable in /proc/meminfo; "
+                      "GEMMNET_MAX_MEM=MiB overrides it");
+}
+
 int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *err)
 {
     gn_net *net;
     int rc = gn_net_plan(&net, cfg, batch, err);
     *out = NULL;
     if (rc) return rc;
+    if ((rc = gn_net_check_memory(net, 0, err))) goto fail;
     net->params = gn_alloc(net->n_params, sizeof(float));
     net->grads = gn_alloc(net->n_params, sizeof(float));
     net->state = gn_alloc(net->n_state, sizeof(float));

@@ -272,6 +272,18 @@ int gn_ckpt_has(const gn_ckpt *c, const char *name)
 
 int gn_ckpt_n_tensors(const gn_ckpt *c) { return c ? c->n_t : 0; }
 
+const char *gn_ckpt_tensor(const gn_ckpt *c, int i, const char **dtype, int *ndim,
+                           uint64_t shape[8])
+{
+    if (!c || i < 0 || i >= c->n_t) return NULL;
+    const ck_tensor *t = &c->t[i];
+    if (dtype) *dtype = t->dtype;
+    if (ndim) *ndim = t->ndim;
+    if (shape)
+        for (int k = 0; k < t->ndim && k < 8; k++) shape[k] = t->shape[k];
+    return t->name;
+}
+
 int gn_ckpt_n_skipped(const gn_ckpt *c) { return c ? c->n_skipped : 0; }
 
 const char *gn_ckpt_skipped(const gn_ckpt *c, int i)

@@ -188,7 +188,11 @@ int gn_plot_metrics(const char *dir, gn_err *err)
         legend(o, &pa, 1, "#9467bd", "top-5");
     }
     fprintf(o, "</svg>\n");
-    if (fclose(o) || rename(tmp, out)) rc = gn_err_set(err, GN_EIO, "cannot write %s", out);
+    int werr = ferror(o);
+    if (fclose(o) || werr || rename(tmp, out)) {
+        rc = gn_err_set(err, GN_EIO, "cannot write %s: %s", out, strerror(errno));
+        remove(tmp); /* a full disk must not leave a partial curves.svg.tmp behind */
+    }
 done:
     free(loss.x); free(loss.y); free(vloss.x); free(vloss.y);
     free(top1.x); free(top1.y); free(top5.x); free(top5.y);

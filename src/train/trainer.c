@@ -205,7 +205,10 @@ static void remove_stale_temps(trainer *t)
     closedir(d);
 }
 
-static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
+/* Writes last (and a numbered and/or best checkpoint). With on_error=continue a failure is a
+ * warning, except for the final checkpoint (final != 0): with no later save point to retry at,
+ * the trained weights would be lost, so that is an error either way. */
+static int checkpoint(trainer *t, int improved, int numbered, int final, gn_err *err)
 {
     int rc = save_checkpoint(t, t->path_last, err);
     if (!rc && numbered && t->o.ckpt_keep > 0) {
@@ -220,6 +223,9 @@ static int checkpoint(trainer *t, int improved, int numbered, gn_err *err)
         if (t->o.ckpt_on_error == 0) return gn_err_wrap(err, "checkpoint at iteration %" PRId64
                                                         " failed; the previous one is intact",
                                                         t->iter);
+        if (final)
+            return gn_err_wrap(err, "the final checkpoint (iteration %" PRId64 ") failed; the "
+                               "previous one is intact", t->iter);
         logf_(t, GN_LOG_WARN, "checkpoint at iteration %" PRId64 " failed (%s); the previous "
               "one is intact; retrying at the next checkpoint", t->iter, err->msg);
         return GN_OK;
@@ -768,7 +774,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
                                              now - t->last_save >= 60 * t->o.ckpt_minutes);
         if (scheduled || stop || improved) {
             if ((rc = sync_state(t, err))) goto done;
-            if (t->rank == 0 && (rc = checkpoint(t, improved, scheduled, err))) goto done;
+            if (t->rank == 0 && (rc = checkpoint(t, improved, scheduled, at_end, err))) goto done;
         }
         if (stop && !at_end) {
             logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
@@ -780,7 +786,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     if (t->iter == t->o.max_batches && res->start_iter == t->iter && !resumed) {
         /* max_batches = 0 iterations: still leave a checkpoint */
         if ((rc = sync_state(t, err))) goto done;
-        if (t->rank == 0 && (rc = checkpoint(t, 0, 1, err))) goto done;
+        if (t->rank == 0 && (rc = checkpoint(t, 0, 1, 1, err))) goto done;
     }
     if (t->rank == 0) {
         fflush(t->metrics);

@@ -99,6 +99,12 @@ static void test_list(void)
     tmp_write(p, bad2, strlen(bad2));
     CHECK(gn_dataset_open(&d, p, "", NULL, 0, 0, 0, &e) == GN_EFORMAT);
     CHECK_MSG(strstr(e.msg, "list.txt:2: label 'x1'") != NULL, "%s", e.msg);
+    /* a huge label would allocate a name per class below it (found by fuzz_list) */
+    const char *huge = "a.jpg 0\nb.jpg 888849398\n";
+    tmp_write(p, huge, strlen(huge));
+    CHECK(gn_dataset_open(&d, p, "", NULL, 0, 0, 0, &e) == GN_EFORMAT);
+    CHECK_MSG(strstr(e.msg, "list.txt:2: label '888849398' is not an integer in [0, 1048576)"),
+              "%s", e.msg);
     const char *ok = "a.jpg 1\n";
     tmp_write(p, ok, strlen(ok));
     CHECK(gn_dataset_open(&d, p, cls, NULL, 0, 0, 0, &e) == GN_OK);
@@ -140,6 +146,12 @@ static void test_csv(void)
     tmp_write(p, cl2, strlen(cl2));
     CHECK(gn_dataset_open(&d, p, "", NULL, 0, 2, 0, &e) == GN_EFORMAT);
     CHECK_MSG(strstr(e.msg, "bad.csv:2: class index 1.5") != NULL, "%s", e.msg);
+    /* a huge class index would allocate a name per class below it (found by fuzz_csv) */
+    const char *cl3 = "22144,477637272\n";
+    tmp_write(p, cl3, strlen(cl3));
+    CHECK(gn_dataset_open(&d, p, "", NULL, 0, 1, 0, &e) == GN_EFORMAT);
+    CHECK_MSG(strstr(e.msg, "bad.csv:1: class index 4.77637e+08 is not an integer in [0, 1048576)"),
+              "%s", e.msg);
 }
 
 static void test_opts(void)
