@@ -181,6 +181,22 @@ static int copy_names(gn_dataset *d, char **names, int n, gn_err *err)
     return GN_OK;
 }
 
+/* Class names for a list file or CSV table: from the names file when there is one, else the
+ * numbers 0..max_label. */
+static int set_class_names(gn_dataset *d, char **names, int n_names, int max_label, gn_err *err)
+{
+    if (names) return copy_names(d, names, n_names, err);
+    d->n_classes = max_label + 1;
+    d->class_names = calloc((size_t)d->n_classes, sizeof *d->class_names);
+    if (!d->class_names) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    for (int i = 0; i < d->n_classes; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        if (!(d->class_names[i] = gn_strdup(num))) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    }
+    return GN_OK;
+}
+
 /* gemmnet synth writes DIR/.incomplete first and removes it last. */
 static int synth_incomplete(const char *root)
 {
@@ -304,18 +320,7 @@ static int open_list(gn_dataset *d, const char *path, char **names, int n_names,
     if (rc == GN_OK && ferror(f)) rc = gn_err_set(err, GN_EIO, "%s: read error", path);
     if (rc == GN_OK && d->n == 0) rc = gn_err_set(err, GN_EFORMAT, "%s: no samples", path);
     if (rc == GN_OK) {
-        if (names) {
-            rc = copy_names(d, names, n_names, err);
-        } else {
-            d->n_classes = max_label + 1;
-            d->class_names = calloc((size_t)d->n_classes, sizeof *d->class_names);
-            if (!d->class_names) rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-            for (int i = 0; rc == GN_OK && i < d->n_classes; i++) {
-                char num[16];
-                snprintf(num, sizeof num, "%d", i);
-                if (!(d->class_names[i] = gn_strdup(num))) rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-            }
-        }
+        rc = set_class_names(d, names, n_names, max_label, err);
     }
     free(line);
     free(base);
@@ -413,18 +418,7 @@ static int open_table(gn_dataset *d, const char *path, char **names, int n_names
     if (rc == GN_OK && ferror(f)) rc = gn_err_set(err, GN_EIO, "%s: read error", path);
     if (rc == GN_OK && d->n == 0) rc = gn_err_set(err, GN_EFORMAT, "%s: no rows", path);
     if (rc == GN_OK && n_tgt == 0) {
-        if (names) {
-            rc = copy_names(d, names, n_names, err);
-        } else {
-            d->n_classes = max_label + 1;
-            d->class_names = calloc((size_t)d->n_classes, sizeof *d->class_names);
-            if (!d->class_names) rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-            for (int i = 0; rc == GN_OK && i < d->n_classes; i++) {
-                char num[16];
-                snprintf(num, sizeof num, "%d", i);
-                if (!(d->class_names[i] = gn_strdup(num))) rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-            }
-        }
+        rc = set_class_names(d, names, n_names, max_label, err);
     }
     free(vals);
     free(line);
