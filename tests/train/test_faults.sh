@@ -6,41 +6,9 @@ set -uo pipefail
 G=${GEMMNET:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+. "$(dirname "$0")/small_run.sh"
 
-"$G" synth "$tmp/d" --classes 3 --train 24 --val 6 --seed 3 >/dev/null || { echo "synth failed"; exit 1; }
-cat >"$tmp/t.cfg" <<CFG
-[net]
-batch=8
-subdivisions=2
-width=24
-height=24
-channels=3
-learning_rate=0.05
-momentum=0.9
-max_batches=8
-[data]
-train=$tmp/d/train
-val=$tmp/d/val
-workers=2
-[eval]
-every=100
-[checkpoint]
-every=4
-keep=2
-[convolutional]
-filters=8
-size=3
-stride=2
-pad=1
-batch_normalize=1
-activation=leaky
-[avgpool]
-[connected]
-output=3
-[softmax]
-CFG
+small_run "$tmp" 8 100 4 0 || { echo "synth failed"; exit 1; }
 T=(--threads 2)
 
 # ---- checkpoint writes fail (EFBIG under a 4 KiB file-size limit; a checkpoint is ~4.7 KB)

@@ -6,49 +6,9 @@ set -uo pipefail
 G=${GEMMNET:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+. "$(dirname "$0")/small_run.sh"
 
-"$G" synth "$tmp/d" --classes 3 --train 24 --val 6 --seed 3 >/dev/null || { echo "synth failed"; exit 1; }
-cat >"$tmp/t.cfg" <<CFG
-[net]
-batch=8
-subdivisions=2
-width=24
-height=24
-channels=3
-learning_rate=0.05
-momentum=0.9
-decay=0.0005
-policy=steps
-steps=10,20
-scales=0.5,0.5
-max_batches=28
-[data]
-train=$tmp/d/train
-val=$tmp/d/val
-workers=2
-[train]
-log_every=1
-[eval]
-every=7
-[checkpoint]
-every=4
-keep=2
-[convolutional]
-filters=8
-size=3
-stride=2
-pad=1
-batch_normalize=1
-activation=leaky
-[dropout]
-probability=0.2
-[avgpool]
-[connected]
-output=3
-[softmax]
-CFG
+small_run "$tmp" 28 7 4 1 || { echo "synth failed"; exit 1; }
 T=(--threads 2)
 "$G" train "$tmp/t.cfg" --out "$tmp/a" "${T[@]}" >"$tmp/a.log" 2>&1
 check "[ -f $tmp/a/last.safetensors ]" "uninterrupted run finished"
