@@ -21,16 +21,10 @@ int cmd_ckpt_info(int argc, char **argv)
     const char *file = NULL;
     int quiet = 0;
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(ckpt_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, ckpt_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             c.config = argv[i + 1];
             i += 2;

@@ -41,16 +41,10 @@ int cmd_summary(int argc, char **argv)
     cli_common c = {0};
     int batch = 0;
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(summary_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, summary_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             if ((batch = cli_parse_int("summary", "--batch", argv[i + 1], 1, 1 << 20)) < 0)
                 return 2;
@@ -117,16 +111,10 @@ int cmd_gradcheck(int argc, char **argv)
     int batch = 2, checks = 40, train = 1;
     double tol = 0.02;
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(gradcheck_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, gradcheck_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             if ((batch = cli_parse_int("gradcheck", "--batch", argv[i + 1], 1, 4096)) < 0) return 2;
             i += 2;

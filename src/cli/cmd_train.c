@@ -86,16 +86,10 @@ static int train_main(int argc, char **argv)
     gn_train_args a = {0};
     char seedset[64], outbuf[4096];
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(train_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, train_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         const char *o = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(o, "--out") && has) {
@@ -192,16 +186,10 @@ int cmd_eval(int argc, char **argv)
     const char *weights = NULL, *confusion = NULL;
     int batch = 32;
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(eval_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, eval_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
             weights = argv[i + 1];
             i += 2;
@@ -292,16 +280,10 @@ int cmd_predict(int argc, char **argv)
     const char *images[4096];
     int n_images = 0, top = 5;
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(predict_help, stdout);
-            return 0;
-        }
-        int k = cli_take_common(&c, argc, argv, i);
-        if (k < 0) return 2;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&c, argc, argv, &i, predict_help);
+        if (t == CLI_HELP) return 0;
+        if (t == CLI_ERROR) return 2;
+        if (t == CLI_TAKEN) continue;
         if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
             weights = argv[i + 1];
             i += 2;

@@ -83,16 +83,10 @@ static int parse_layer(const char *cmd, const char *v, int *out)
 static int parse_args(const char *cmd, const char *help, int argc, char **argv, viz_args *a)
 {
     for (int i = 1; i < argc;) {
-        if (cli_is_help(argv[i])) {
-            fputs(help, stdout);
-            return 1;
-        }
-        int k = cli_take_common(&a->c, argc, argv, i);
-        if (k < 0) return -1;
-        if (k > 0) {
-            i += k;
-            continue;
-        }
+        int t = cli_take_common_or_help(&a->c, argc, argv, &i, help);
+        if (t == CLI_HELP) return 1;
+        if (t == CLI_ERROR) return -1;
+        if (t == CLI_TAKEN) continue;
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (f[0] == '-' && f[1] && !v && strcmp(f, "-")) {

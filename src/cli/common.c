@@ -48,6 +48,18 @@ int cli_take_common(cli_common *c, int argc, char **argv, int i)
     return 0;
 }
 
+int cli_take_common_or_help(cli_common *c, int argc, char **argv, int *i, const char *help)
+{
+    if (cli_is_help(argv[*i])) {
+        fputs(help, stdout);
+        return CLI_HELP;
+    }
+    int k = cli_take_common(c, argc, argv, *i);
+    if (k < 0) return CLI_ERROR;
+    *i += k;
+    return k > 0 ? CLI_TAKEN : CLI_OTHER;
+}
+
 gn_cfg *cli_load_config(const cli_common *c)
 {
     gn_err err = {0};

@@ -18,6 +18,11 @@ typedef struct cli_common {
 /* Takes --set K=V / --set=K=V and --threads N from argv[i]; returns how many arguments it
  * consumed (0: not a common option, -1: error already printed). */
 int cli_take_common(cli_common *c, int argc, char **argv, int i);
+/* The start of every subcommand's argument loop: -h/--help (prints help), then the common
+ * options. CLI_TAKEN: argv[*i] was consumed and *i advanced; CLI_OTHER: argv[*i] is the
+ * command's own; CLI_HELP: help was printed (exit 0); CLI_ERROR: an error was printed (exit 2). */
+enum { CLI_OTHER, CLI_TAKEN, CLI_HELP, CLI_ERROR };
+int cli_take_common_or_help(cli_common *c, int argc, char **argv, int *i, const char *help);
 /* Loads c->config and applies the overrides in order. Prints the error and returns NULL. */
 gn_cfg *cli_load_config(const cli_common *c);
 /* Prints "gemmnet: <message>" to stderr; returns 1. */
