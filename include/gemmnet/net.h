@@ -104,6 +104,8 @@ struct gn_layer {
     float *dx[GN_MAX_INPUTS];      /* their gradients; NULL where none is needed */
     float *y;                      /* output, batch x out */
     float *dy;                     /* gradient of the loss with respect to y */
+    int last_use;                  /* highest index of a layer reading y (own index if none) */
+    size_t dy_off;                 /* where dy lives in net->dacts (shared, see gn_net) */
     float *params, *grads;         /* this layer's slices of the flat buffers */
     float *state;
     float *save;                   /* private memory kept from forward for backward */
@@ -144,8 +146,14 @@ typedef struct gn_net {
 
     float *params, *grads, *state;
     size_t n_params, n_state;
-    float *acts, *dacts;   /* activation arena and its gradient arena */
+    float *acts;           /* activation arena: every layer's y, n_acts floats */
     size_t n_acts;
+    /* Gradient arena. A layer's dy is only alive in backward from its last consumer's backward
+     * (which starts writing it) down to its own (which reads it last), so layers whose
+     * lifetimes do not overlap share memory (dy_off); backward zeroes each dy just before its
+     * first writer. n_dacts is the planned size, well under n_acts for deep nets. */
+    float *dacts;
+    size_t n_dacts;
     float *ws;
     size_t ws_floats;
     float *save;
@@ -184,8 +192,9 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx);
 void gn_net_backward(gn_net *net, const gn_ctx *ctx);
 void gn_net_zero_grads(gn_net *net);
 /* Backward from an arbitrary layer (visualization: the gradient of one unit with respect to
- * the input). The caller zeroes the activation gradients with gn_net_zero_dacts, writes the
- * seed into net->layers[layer].dy, then calls this; layers after `layer` are not run. */
+ * the input). The caller writes the seed into net->layers[layer].dy (every other dy is zeroed
+ * here when its lifetime starts), then calls this; layers after `layer` are not run.
+ * gn_net_zero_dacts zeroes the whole gradient arena (and dinput). */
 void gn_net_zero_dacts(gn_net *net);
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer);
 /* A default context for the planned batch. */

@@ -38,7 +38,7 @@ static void wire(gn_net *net)
         l->state = net->state + soff;
         soff += l->n_state;
         l->y = net->acts + aoff;
-        l->dy = net->dacts + aoff;
+        l->dy = net->dacts + l->dy_off;
         aoff += (size_t)net->batch * gn_shape_size(l->out);
         l->save = l->save_floats ? net->save + save_off : NULL;
         save_off += l->save_floats;
@@ -48,6 +48,68 @@ static void wire(gn_net *net)
             l->dx[k] = p < 0 ? net->dinput : net->layers[p].dy;
         }
     }
+}
+
+/* Lifetimes of the gradient buffers, in backward steps (layer indices, run in descending order):
+ * layer i's dy lives from step last_use down to step i. Two buffers alive at one step (a layer's
+ * dy and the dx it writes, or a skip connection's dy across a block) never share memory. */
+static int lifetimes_overlap(const gn_layer *a, const gn_layer *b)
+{
+    return a->index <= b->last_use && b->index <= a->last_use;
+}
+
+/* A layer's gradient buffer in floats, rounded up to 16 so each starts on a 64-byte line. */
+static size_t dy_floats(const gn_net *net, const gn_layer *l)
+{
+    return ((size_t)net->batch * gn_shape_size(l->out) + 15) & ~(size_t)15;
+}
+
+/* Greedy placement, largest buffer first: each goes to the lowest offset that is free of every
+ * already placed buffer whose lifetime overlaps its own. Returns the arena size in floats, or
+ * (size_t)-1 when out of memory. */
+static size_t plan_dacts(gn_net *net)
+{
+    int n = net->n_layers;
+    for (int i = 0; i < n; i++) net->layers[i].last_use = i;
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < net->layers[j].n_in; k++) {
+            int p = net->layers[j].in_idx[k];
+            if (p >= 0) net->layers[p].last_use = GN_MAX(net->layers[p].last_use, j);
+        }
+    int *order = malloc((size_t)n * sizeof *order);
+    if (!order) return (size_t)-1;
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort: size descending, then index */
+        for (int j = i; j > 0; j--) {
+            size_t a = dy_floats(net, &net->layers[order[j]]),
+                   b = dy_floats(net, &net->layers[order[j - 1]]);
+            if (a < b || (a == b && order[j] > order[j - 1])) break;
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        gn_layer *l = &net->layers[order[i]];
+        size_t need = dy_floats(net, l), off = 0;
+        /* Step past every placed, overlapping buffer in the way until the gap fits; layers are
+         * tens to hundreds, so the repeated scan is cheap. */
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                const gn_layer *o = &net->layers[order[j]];
+                size_t oend = o->dy_off + dy_floats(net, o);
+                if (lifetimes_overlap(l, o) && off < oend && o->dy_off < off + need) {
+                    off = oend;
+                    moved = 1;
+                }
+            }
+        }
+        l->dy_off = off;
+        total = GN_MAX(total, off + need);
+    }
+    free(order);
+    return total;
 }
 
 int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
@@ -109,6 +171,11 @@ int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
         net->flops_bwd += l->flops_bwd;
     }
     net->n_classes = (int)gn_shape_size(net->layers[net->n_layers - 1].out);
+    net->n_dacts = plan_dacts(net);
+    if (net->n_dacts == (size_t)-1) {
+        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
+        goto fail;
+    }
     *out = net;
     return GN_OK;
 fail:
@@ -142,7 +209,8 @@ int gn_net_check_memory(const gn_net *net, int with_momentum, gn_err *err)
     return gn_err_set(err, GN_ENOMEM, "the network needs %.0f MiB for batch %d (activations and "
                       "their gradients %.0f MiB, parameters %.0f MiB), the machine has %.0f MiB "
                       "available (%s): lower the batch, raise subdivisions or shrink the input",
-                      need / 1048576.0, net->batch, 8.0 * (double)net->n_acts / 1048576.0,
+                      need / 1048576.0, net->batch,
+                      4.0 * ((double)net->n_acts + (double)net->n_dacts) / 1048576.0,
                       4.0 * (2.0 + with_momentum) * (double)net->n_params / 1048576.0,
                       limit / 1048576.0,
                       e && *e ? "GEMMNET_MAX_MEM" : "MemAvailable in /proc/meminfo; "
@@ -160,7 +228,7 @@ int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *er
     net->grads = gn_alloc(net->n_params, sizeof(float));
     net->state = gn_alloc(net->n_state, sizeof(float));
     net->acts = gn_alloc(net->n_acts, sizeof(float));
-    net->dacts = gn_alloc(net->n_acts, sizeof(float));
+    net->dacts = gn_alloc(net->n_dacts, sizeof(float));
     net->ws = gn_alloc(net->ws_floats, sizeof(float));
     net->save = gn_alloc(net->n_save, sizeof(float));
     net->input = gn_alloc((size_t)batch * gn_shape_size(net->in), sizeof(float));
@@ -169,7 +237,8 @@ int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *er
     if (!net->params || !net->grads || !net->state || !net->acts || !net->dacts || !net->ws ||
         !net->save || !net->input || !net->labels || !net->targets) {
         double mb = 4.0 * (2.0 * (double)net->n_params + (double)net->n_state +
-                           2.0 * (double)net->n_acts + (double)net->ws_floats +
+                           (double)net->n_acts + (double)net->n_dacts +
+                           (double)net->ws_floats +
                            (double)net->n_save) / 1048576.0;
         rc = gn_err_set(err, GN_ENOMEM, "cannot allocate the network's buffers (%.0f MiB for "
                         "batch %d)", mb, batch);
@@ -244,15 +313,33 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx)
 
 void gn_net_zero_dacts(gn_net *net)
 {
-    memset(net->dacts, 0, net->n_acts * sizeof(float));
+    memset(net->dacts, 0, net->n_dacts * sizeof(float));
     if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
+}
+
+static void zero_dy(const gn_layer *l, const gn_ctx *ctx)
+{
+    memset(l->dy, 0, (size_t)ctx->batch * gn_shape_size(l->out) * sizeof(float));
 }
 
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
 {
     GN_ASSERT(layer >= 0 && layer < net->n_layers);
+    /* Buffers whose lifetime started above `layer` (their writers do not run): zero now. They
+     * are alive at step `layer`, so none shares memory with the seed. */
+    for (int p = 0; p < layer; p++)
+        if (net->layers[p].last_use > layer) zero_dy(&net->layers[p], ctx);
+    if (net->dinput) memset(net->dinput, 0, (size_t)ctx->batch * gn_shape_size(net->in) * 4);
     for (int i = layer; i >= 0; i--) {
-        net->layers[i].ops->backward(&net->layers[i], ctx);
+        gn_layer *l = &net->layers[i];
+        /* A dy's lifetime starts here when this is its last consumer, or (nobody reads the
+         * layer) its own step: zero it before anything adds into it. */
+        if (i != layer && l->last_use == i) zero_dy(l, ctx);
+        for (int k = 0; k < l->n_in; k++) {
+            int p = l->in_idx[k];
+            if (p >= 0 && net->layers[p].last_use == i) zero_dy(&net->layers[p], ctx);
+        }
+        l->ops->backward(l, ctx);
         if (ctx->on_backward) ctx->on_backward(ctx->hook_user, i);
     }
 }
@@ -260,7 +347,7 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
 void gn_net_backward(gn_net *net, const gn_ctx *ctx)
 {
     GN_ASSERT(net->loss_layer >= 0);
-    gn_net_zero_dacts(net);
+    zero_dy(&net->layers[net->loss_layer], ctx);
     gn_net_backward_from(net, ctx, net->loss_layer);
 }
 

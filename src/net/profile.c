@@ -11,7 +11,8 @@
 double gn_net_planned_bytes(const gn_net *net, int with_momentum)
 {
     double floats = (2.0 + (with_momentum ? 1.0 : 0.0)) * (double)net->n_params +
-                    (double)net->n_state + 2.0 * (double)net->n_acts + (double)net->ws_floats +
+                    (double)net->n_state + (double)net->n_acts + (double)net->n_dacts +
+                    (double)net->ws_floats +
                     (double)net->n_save +
                     (double)net->batch * (double)gn_shape_size(net->in) +
                     (double)net->batch * (double)net->n_classes;
@@ -122,6 +123,25 @@ int gn_bench_cores(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* The backward hook that times layer i: the seconds and kernel parts since the previous layer
+ * finished (so the zeroing of the gradient buffers whose lifetime starts at i counts to i). */
+typedef struct step_clock {
+    gn_layer_time *t;
+    gn_prof *prof;
+    double since;
+} step_clock;
+
+static void time_backward(void *user, int i)
+{
+    step_clock *k = user;
+    double now = gn_now();
+    k->t[i].bwd += now - k->since;
+    k->t[i].pb.im2col += k->prof->im2col;
+    k->t[i].pb.gemm += k->prof->gemm;
+    memset(k->prof, 0, sizeof *k->prof);
+    k->since = now;
+}
+
 double gn_net_step_timed(gn_net *net, const gn_ctx *ctx, int backward, gn_layer_time *t)
 {
     GN_ASSERT(ctx->batch >= 1 && ctx->batch <= net->batch);
@@ -144,17 +164,11 @@ double gn_net_step_timed(gn_net *net, const gn_ctx *ctx, int backward, gn_layer_
     double loss = net->loss_layer >= 0 ? net->layers[net->loss_layer].loss : 0.0;
     if (!backward) return loss;
     GN_ASSERT(net->loss_layer >= 0);
-    /* As gn_net_backward: every dy starts at zero, layers add into them. */
-    memset(net->dacts, 0, net->n_acts * sizeof(float));
-    if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
-    for (int i = net->loss_layer; i >= 0; i--) {
-        gn_layer *l = &net->layers[i];
-        memset(&prof, 0, sizeof prof);
-        double t0 = gn_now();
-        l->ops->backward(l, &c);
-        t[i].bwd += gn_now() - t0;
-        t[i].pb.im2col += prof.im2col;
-        t[i].pb.gemm += prof.gemm;
-    }
+    step_clock clock = {t, &prof, 0};
+    c.on_backward = time_backward;
+    c.hook_user = &clock;
+    memset(&prof, 0, sizeof prof);
+    clock.since = gn_now();
+    gn_net_backward(net, &c);
     return loss;
 }

@@ -6,7 +6,7 @@
 /* Runs backward of layer li alone with dy = given values, other gradients zero. */
 static void layer_backward_with(gn_net *net, int li, const float *dy)
 {
-    memset(net->dacts, 0, net->n_acts * sizeof(float));
+    gn_net_zero_dacts(net);
     gn_layer *l = &net->layers[li];
     memcpy(l->dy, dy, gn_shape_size(l->out) * sizeof(float));
     gn_ctx ctx = gn_net_ctx(net, 1);
