@@ -85,6 +85,10 @@ typedef struct gn_layer_ops {
     void (*forward)(gn_layer *l, const gn_ctx *ctx);
     /* Adds dL/dx into l->dx[i] (where non-NULL) and dL/dW into l->grads. */
     void (*backward)(gn_layer *l, const gn_ctx *ctx);
+    /* Optional: rewrites l->y for ctx->batch images, bit for bit as the last forward wrote it,
+     * from what the layer saved (l->save) and its parameters; only called for layers whose
+     * plan set recomputable (see GN_NET_RECOMPUTE). */
+    void (*recompute)(gn_layer *l, const gn_ctx *ctx);
     void (*destroy)(gn_layer *l);
 } gn_layer_ops;
 
@@ -106,6 +110,9 @@ struct gn_layer {
     float *dy;                     /* gradient of the loss with respect to y */
     int last_use;                  /* highest index of a layer reading y (own index if none) */
     size_t dy_off;                 /* where dy lives in net->dacts (shared, see gn_net) */
+    size_t y_off;                  /* where y lives in net->acts */
+    int recomputable;              /* set by plan: ops->recompute can rebuild y */
+    int transient;                 /* y is only kept while needed (GN_NET_RECOMPUTE) */
     float *params, *grads;         /* this layer's slices of the flat buffers */
     float *state;
     float *save;                   /* private memory kept from forward for backward */
@@ -146,7 +153,12 @@ typedef struct gn_net {
 
     float *params, *grads, *state;
     size_t n_params, n_state;
-    float *acts;           /* activation arena: every layer's y, n_acts floats */
+    unsigned flags;        /* GN_NET_* given to gn_net_plan_flags / gn_net_build_flags */
+    /* Activation arena: every layer's y, n_acts floats. Without GN_NET_RECOMPUTE each y has
+     * its own place, one after the other. With it, a recomputable layer's y is transient: it
+     * lives in forward until its last consumer ran and again in backward from that consumer's
+     * step (where it is rebuilt) to its own, sharing memory with buffers of other times. */
+    float *acts;
     size_t n_acts;
     /* Gradient arena. A layer's dy is only alive in backward from its last consumer's backward
      * (which starts writing it) down to its own (which reads it last), so layers whose
@@ -167,6 +179,16 @@ typedef struct gn_net {
     double flops_bwd;
 } gn_net;
 
+/* Flags for gn_net_plan_flags / gn_net_build_flags. GN_NET_RECOMPUTE: training memory saver.
+ * Outputs of layers that can rebuild them (convolutions with batch norm: y = act(gamma xhat +
+ * beta) from the saved xhat) are not kept between forward and backward; backward rebuilds each
+ * just before its consumers need it. Results are bit-identical; the cost is one pointwise pass
+ * per such layer. Such a y is readable only while forward still needs it and during backward,
+ * so visualization, tests that inspect inner layers, and gn_net_backward_from an inner layer
+ * need nets built without it. The last layer and the loss layer always keep their output.
+ * The config can refuse it: [net] recompute=0 (default 1). */
+#define GN_NET_RECOMPUTE 1u
+
 /* Parses the layer sections of cfg (and net.width/height/channels/inputs), plans shapes for a
  * mini-batch of `batch` images, checks the planned memory against the limit (gn_net_check_memory:
  * GN_ENOMEM with the numbers, before anything large is allocated), allocates every buffer once,
@@ -177,6 +199,11 @@ void gn_net_free(gn_net **net);
  * allocates no buffers, so the memory a batch needs can be judged before committing to it.
  * Such a net can only be inspected and freed. */
 int gn_net_plan(gn_net **out, struct gn_cfg *cfg, int batch, struct gn_err *err);
+/* gn_net_plan / gn_net_build with GN_NET_* flags (the plain ones pass 0). */
+int gn_net_plan_flags(gn_net **out, struct gn_cfg *cfg, int batch, unsigned flags,
+                      struct gn_err *err);
+int gn_net_build_flags(gn_net **out, struct gn_cfg *cfg, int batch, uint64_t seed,
+                       unsigned flags, struct gn_err *err);
 /* The memory limit for one net, in bytes: the environment variable GEMMNET_MAX_MEM (MiB, or with
  * a K/M/G suffix: 512M, 2G) if set and valid, else MemAvailable from /proc/meminfo; 0 if
  * neither is known (no check). */

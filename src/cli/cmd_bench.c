@@ -261,7 +261,7 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     sgd_hyper h;
     gn_set_threads(o->point_t);
     if (read_hyper(cfg, &h, &err)) goto done;
-    int brc = gn_net_build(&net, cfg, b, 1, &err);
+    int brc = gn_net_build_flags(&net, cfg, b, 1, GN_NET_RECOMPUTE, &err);
     if (brc == GN_ENOMEM) {
         fprintf(out, "point nomem\n");
         fprintf(stderr, "gemmnet: %s\n", err.msg);
@@ -991,7 +991,7 @@ int cmd_bench(int argc, char **argv)
             p->threads = o.threads[k];
             gn_net *pb = NULL;
             gn_set_threads(p->threads); /* layers size per-thread scratch when planned */
-            if (gn_net_plan(&pb, cfg, p->batch, &err)) goto fail;
+            if (gn_net_plan_flags(&pb, cfg, p->batch, GN_NET_RECOMPUTE, &err)) goto fail;
             p->planned = gn_net_planned_bytes(pb, 1);
             gn_net_free(&pb);
             if (o.layers) {

@@ -61,7 +61,8 @@ int cmd_summary(int argc, char **argv)
     gn_net *net = NULL;
     int rc = 1;
     if (!batch && planned_batch(cfg, &batch, &err)) goto done;
-    if (gn_net_plan(&net, cfg, batch, &err)) goto done; /* no buffers: any batch can be shown */
+    /* no buffers: any batch can be shown; memory as training plans it */
+    if (gn_net_plan_flags(&net, cfg, batch, GN_NET_RECOMPUTE, &err)) goto done;
     char ins[64], outs[64], buf[32];
     printf("%s: input %dx%dx%d, batch %d\n\n", cfg->path, net->in.c, net->in.h, net->in.w, batch);
     printf("%4s  %-14s %-14s %-16s %12s %12s\n", "#", "layer", "input", "output", "params",

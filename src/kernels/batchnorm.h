@@ -22,6 +22,10 @@ void batchnorm_forward_eval(float *y, float *restrict xhat, float *restrict istd
                             const float *restrict run_mean, const float *restrict run_var,
                             const float *restrict gamma, const float *restrict beta, int N,
                             int C, int HW, float eps);
+/* xhat:(N,C,HW) gamma, beta:(C) -> y:(N,C,HW) = gamma xhat + beta: the last step of forward,
+ * for rebuilding y from the saved xhat; bit-identical to what forward wrote. */
+void batchnorm_apply(float *restrict y, const float *restrict xhat, const float *restrict gamma,
+                     const float *restrict beta, int N, int C, int HW);
 /* dy:(N,C,HW) xhat:(N,C,HW) istd:(C) gamma:(C) -> dgamma, dbeta:(C) +=, and
  * dx:(N,C,HW) (+= when accumulate, else =; dx may be NULL, and may be dy itself when
  * accumulate is 0). train: the full gradient through the batch statistics; else the affine

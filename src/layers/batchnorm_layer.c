@@ -39,6 +39,7 @@ static int bn_plan(gn_layer *l, gn_err *err)
     b->rvar = layer_add_param(l, "bn.running_var", 0, 1, C, 0, 0, 0);
     size_t n = gn_shape_size(l->out);
     l->save_floats = (size_t)l->batch * n + (size_t)C;
+    l->recomputable = 1; /* y = gamma xhat + beta */
     l->flops = 5.0 * (double)n;
     l->flops_bwd = 8.0 * (double)n;
     return GN_OK;
@@ -76,6 +77,13 @@ static void bn_forward(gn_layer *l, const gn_ctx *ctx)
                                layer_param(l, b->beta), ctx->batch, C, HW, BN_EPS);
 }
 
+static void bn_recompute(gn_layer *l, const gn_ctx *ctx)
+{
+    batchnorm *b = l->impl;
+    batchnorm_apply(l->y, l->save, layer_param(l, b->gamma), layer_param(l, b->beta), ctx->batch,
+                    l->out.c, l->out.h * l->out.w);
+}
+
 static void bn_backward(gn_layer *l, const gn_ctx *ctx)
 {
     batchnorm *b = l->impl;
@@ -98,5 +106,6 @@ const gn_layer_ops gn_batchnorm_ops = {
     .init = bn_init,
     .forward = bn_forward,
     .backward = bn_backward,
+    .recompute = bn_recompute,
     .destroy = bn_destroy,
 };

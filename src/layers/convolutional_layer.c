@@ -110,6 +110,7 @@ static int conv_plan(gn_layer *l, gn_err *err)
     l->ws_floats = conv2d_ws_floats(sh, c->threads);
     size_t outn = gn_shape_size(l->out);
     l->save_floats = c->bn ? (size_t)l->batch * outn + (size_t)sh->K : 0;
+    l->recomputable = c->bn; /* y = act(gamma xhat + beta) */
     l->flops = 2.0 * macs + (c->bn ? 4.0 : 1.0) * (double)outn +
                (c->act != GN_ACT_LINEAR ? (double)outn : 0.0);
     l->flops_bwd = 4.0 * macs + (c->bn ? 8.0 : 1.0) * (double)outn;
@@ -163,6 +164,17 @@ static void conv_forward(gn_layer *l, const gn_ctx *ctx)
     act_forward(l->y, (size_t)sh.N * sh.K * PQ, c->act);
 }
 
+/* Rebuilds y from the saved xhat (GN_NET_RECOMPUTE): forward's last two steps again. */
+static void conv_recompute(gn_layer *l, const gn_ctx *ctx)
+{
+    convolutional *c = l->impl;
+    GN_ASSERT(c->bn);
+    int PQ = c->sh.P * c->sh.Q;
+    batchnorm_apply(l->y, l->save, layer_param(l, c->gamma), layer_param(l, c->beta), ctx->batch,
+                    c->sh.K, PQ);
+    act_forward(l->y, (size_t)ctx->batch * c->sh.K * PQ, c->act);
+}
+
 static void conv_backward(gn_layer *l, const gn_ctx *ctx)
 {
     convolutional *c = l->impl;
@@ -199,5 +211,6 @@ const gn_layer_ops gn_convolutional_ops = {
     .init = conv_init,
     .forward = conv_forward,
     .backward = conv_backward,
+    .recompute = conv_recompute,
     .destroy = conv_destroy,
 };

@@ -29,7 +29,7 @@ static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
 
 static void wire(gn_net *net)
 {
-    size_t off = 0, soff = 0, aoff = 0, save_off = 0;
+    size_t off = 0, soff = 0, save_off = 0;
     for (int i = 0; i < net->n_layers; i++) {
         gn_layer *l = &net->layers[i];
         l->params = net->params + off;
@@ -37,9 +37,8 @@ static void wire(gn_net *net)
         off += l->n_params;
         l->state = net->state + soff;
         soff += l->n_state;
-        l->y = net->acts + aoff;
+        l->y = net->acts + l->y_off;
         l->dy = net->dacts + l->dy_off;
-        aoff += (size_t)net->batch * gn_shape_size(l->out);
         l->save = l->save_floats ? net->save + save_off : NULL;
         save_off += l->save_floats;
         for (int k = 0; k < l->n_in; k++) {
@@ -50,24 +49,72 @@ static void wire(gn_net *net)
     }
 }
 
-/* Lifetimes of the gradient buffers, in backward steps (layer indices, run in descending order):
- * layer i's dy lives from step last_use down to step i. Two buffers alive at one step (a layer's
- * dy and the dx it writes, or a skip connection's dy across a block) never share memory. */
-static int lifetimes_overlap(const gn_layer *a, const gn_layer *b)
+/* Buffers planned into a shared arena: a size and one or two lifetimes, in steps of one time
+ * axis for forward and backward (see step_fwd/step_bwd). Two buffers alive at one step never
+ * share memory. */
+typedef struct span {
+    size_t floats, off;
+    int n;
+    int t0[2], t1[2];
+} span;
+
+/* Forward runs layer i at step i, backward runs it at step 2n-1-i. */
+static int step_fwd(int i) { return i; }
+static int step_bwd(const gn_net *net, int i) { return 2 * net->n_layers - 1 - i; }
+
+static int spans_meet(const span *a, const span *b)
 {
-    return a->index <= b->last_use && b->index <= a->last_use;
+    for (int i = 0; i < a->n; i++)
+        for (int j = 0; j < b->n; j++)
+            if (a->t0[i] <= b->t1[j] && b->t0[j] <= a->t1[i]) return 1;
+    return 0;
 }
 
-/* A layer's gradient buffer in floats, rounded up to 16 so each starts on a 64-byte line. */
-static size_t dy_floats(const gn_net *net, const gn_layer *l)
+/* Floats rounded up to 16 so every buffer starts on a 64-byte line. */
+static size_t round16f(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Greedy placement, largest buffer first: each goes to the lowest offset free of every placed
+ * buffer it meets. Returns the arena size in floats, or (size_t)-1 when out of memory. */
+static size_t place_spans(span *sp, int n)
 {
-    return ((size_t)net->batch * gn_shape_size(l->out) + 15) & ~(size_t)15;
+    int *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    if (!order) return (size_t)-1;
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort: size descending, then index */
+        for (int j = i; j > 0; j--) {
+            size_t a = sp[order[j]].floats, b = sp[order[j - 1]].floats;
+            if (a < b || (a == b && order[j] > order[j - 1])) break;
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        span *a = &sp[order[i]];
+        a->off = 0;
+        /* Step past every placed buffer in the way until the gap fits; layers are tens to
+         * hundreds, so the repeated scan is cheap. */
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                const span *o = &sp[order[j]];
+                if (spans_meet(a, o) && a->off < o->off + o->floats &&
+                    o->off < a->off + a->floats) {
+                    a->off = o->off + o->floats;
+                    moved = 1;
+                }
+            }
+        }
+        total = GN_MAX(total, a->off + a->floats);
+    }
+    free(order);
+    return total;
 }
 
-/* Greedy placement, largest buffer first: each goes to the lowest offset that is free of every
- * already placed buffer whose lifetime overlaps its own. Returns the arena size in floats, or
- * (size_t)-1 when out of memory. */
-static size_t plan_dacts(gn_net *net)
+/* Gradients: layer i's dy lives in backward from its last consumer's step (which starts writing
+ * it) to its own (which reads it last). Activations: see gn_net in net.h. Fills dy_off, y_off,
+ * transient, n_dacts and n_acts. */
+static int plan_arenas(gn_net *net)
 {
     int n = net->n_layers;
     for (int i = 0; i < n; i++) net->layers[i].last_use = i;
@@ -76,43 +123,58 @@ static size_t plan_dacts(gn_net *net)
             int p = net->layers[j].in_idx[k];
             if (p >= 0) net->layers[p].last_use = GN_MAX(net->layers[p].last_use, j);
         }
-    int *order = malloc((size_t)n * sizeof *order);
-    if (!order) return (size_t)-1;
-    for (int i = 0; i < n; i++) order[i] = i;
-    for (int i = 1; i < n; i++) /* insertion sort: size descending, then index */
-        for (int j = i; j > 0; j--) {
-            size_t a = dy_floats(net, &net->layers[order[j]]),
-                   b = dy_floats(net, &net->layers[order[j - 1]]);
-            if (a < b || (a == b && order[j] > order[j - 1])) break;
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    size_t total = 0;
+    span *sp = malloc((size_t)n * sizeof *sp);
+    if (!sp) return -1;
     for (int i = 0; i < n; i++) {
-        gn_layer *l = &net->layers[order[i]];
-        size_t need = dy_floats(net, l), off = 0;
-        /* Step past every placed, overlapping buffer in the way until the gap fits; layers are
-         * tens to hundreds, so the repeated scan is cheap. */
-        for (int moved = 1; moved;) {
-            moved = 0;
-            for (int j = 0; j < i; j++) {
-                const gn_layer *o = &net->layers[order[j]];
-                size_t oend = o->dy_off + dy_floats(net, o);
-                if (lifetimes_overlap(l, o) && off < oend && o->dy_off < off + need) {
-                    off = oend;
-                    moved = 1;
-                }
+        const gn_layer *l = &net->layers[i];
+        sp[i] = (span){.floats = round16f((size_t)net->batch * gn_shape_size(l->out)), .n = 1,
+                       .t0 = {step_bwd(net, l->last_use)}, .t1 = {step_bwd(net, i)}};
+    }
+    size_t total = place_spans(sp, n);
+    for (int i = 0; i < n; i++) net->layers[i].dy_off = sp[i].off;
+    net->n_dacts = total;
+
+    net->n_acts = 0;
+    if (!(net->flags & GN_NET_RECOMPUTE)) {
+        for (int i = 0; i < n; i++) {
+            gn_layer *l = &net->layers[i];
+            l->transient = 0;
+            l->y_off = net->n_acts;
+            net->n_acts += (size_t)net->batch * gn_shape_size(l->out);
+        }
+    } else if (total != (size_t)-1) {
+        for (int i = 0; i < n; i++) {
+            gn_layer *l = &net->layers[i];
+            l->transient = l->recomputable && l->ops->recompute && l->last_use > i &&
+                           i != n - 1 && i != net->loss_layer;
+            sp[i].t0[0] = step_fwd(i);
+            if (l->transient) {
+                sp[i].n = 2;
+                sp[i].t1[0] = step_fwd(l->last_use);
+                sp[i].t0[1] = step_bwd(net, l->last_use);
+                sp[i].t1[1] = step_bwd(net, i);
+            } else {
+                /* The output and the loss layer's y are read after the step (accuracy, the
+                 * loss): they stay to the end. */
+                int last = i == n - 1 || i == net->loss_layer;
+                sp[i].n = 1;
+                sp[i].t1[0] = last ? step_bwd(net, 0) : step_bwd(net, i);
             }
         }
-        l->dy_off = off;
-        total = GN_MAX(total, off + need);
+        total = place_spans(sp, n);
+        for (int i = 0; i < n; i++) net->layers[i].y_off = sp[i].off;
+        net->n_acts = total;
     }
-    free(order);
-    return total;
+    free(sp);
+    return total == (size_t)-1 ? -1 : 0;
 }
 
 int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
+{
+    return gn_net_plan_flags(out, cfg, batch, 0, err);
+}
+
+int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_err *err)
 {
     *out = NULL;
     if (batch < 1) return gn_err_set(err, GN_EINVAL, "batch must be at least 1 (got %d)", batch);
@@ -120,9 +182,15 @@ int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
     if (!net) return gn_err_set(err, GN_ENOMEM, "out of memory");
     net->cfg = cfg;
     net->batch = batch;
+    net->flags = flags;
     net->loss_layer = -1;
     int rc = read_input_shape(cfg, &net->in, err);
     if (rc) goto fail;
+    /* net.recompute=0 turns the training memory saver off where the caller allows it. */
+    int recompute;
+    if ((rc = gn_cfg_bool(gn_cfg_section_find(cfg, "net"), "recompute", 1, &recompute, err)))
+        goto fail;
+    if (!recompute) net->flags &= ~GN_NET_RECOMPUTE;
     if (cfg->n_layers == 0) {
         rc = gn_err_set(err, GN_ECONFIG, "%s: the config has no layers", cfg->path);
         goto fail;
@@ -164,15 +232,13 @@ int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
         if (l->is_loss) net->loss_layer = i;
         net->n_params += l->n_params;
         net->n_state += l->n_state;
-        net->n_acts += (size_t)batch * gn_shape_size(l->out);
         net->n_save += l->save_floats;
         net->ws_floats = GN_MAX(net->ws_floats, l->ws_floats);
         net->flops += l->flops;
         net->flops_bwd += l->flops_bwd;
     }
     net->n_classes = (int)gn_shape_size(net->layers[net->n_layers - 1].out);
-    net->n_dacts = plan_dacts(net);
-    if (net->n_dacts == (size_t)-1) {
+    if (plan_arenas(net)) {
         rc = gn_err_set(err, GN_ENOMEM, "out of memory");
         goto fail;
     }
@@ -219,8 +285,14 @@ int gn_net_check_memory(const gn_net *net, int with_momentum, gn_err *err)
 
 int gn_net_build(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, gn_err *err)
 {
+    return gn_net_build_flags(out, cfg, batch, seed, 0, err);
+}
+
+int gn_net_build_flags(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, unsigned flags,
+                       gn_err *err)
+{
     gn_net *net;
-    int rc = gn_net_plan(&net, cfg, batch, err);
+    int rc = gn_net_plan_flags(&net, cfg, batch, flags, err);
     *out = NULL;
     if (rc) return rc;
     if ((rc = gn_net_check_memory(net, 0, err))) goto fail;
@@ -325,19 +397,27 @@ static void zero_dy(const gn_layer *l, const gn_ctx *ctx)
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
 {
     GN_ASSERT(layer >= 0 && layer < net->n_layers);
-    /* Buffers whose lifetime started above `layer` (their writers do not run): zero now. They
-     * are alive at step `layer`, so none shares memory with the seed. */
+    GN_ASSERT(!net->layers[layer].transient);
+    /* Buffers whose lifetime started above `layer` (their writers do not run): zero (and
+     * rebuild) now. They are alive at step `layer`, so none shares memory with the seed. */
     for (int p = 0; p < layer; p++)
-        if (net->layers[p].last_use > layer) zero_dy(&net->layers[p], ctx);
+        if (net->layers[p].last_use > layer) {
+            zero_dy(&net->layers[p], ctx);
+            if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);
+        }
     if (net->dinput) memset(net->dinput, 0, (size_t)ctx->batch * gn_shape_size(net->in) * 4);
     for (int i = layer; i >= 0; i--) {
         gn_layer *l = &net->layers[i];
         /* A dy's lifetime starts here when this is its last consumer, or (nobody reads the
          * layer) its own step: zero it before anything adds into it. */
         if (i != layer && l->last_use == i) zero_dy(l, ctx);
+        /* The same for the inputs whose last consumer this is; a transient input is rebuilt
+         * here, its backward lifetime starting now. */
         for (int k = 0; k < l->n_in; k++) {
             int p = l->in_idx[k];
-            if (p >= 0 && net->layers[p].last_use == i) zero_dy(&net->layers[p], ctx);
+            if (p < 0 || net->layers[p].last_use != i) continue;
+            zero_dy(&net->layers[p], ctx);
+            if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
         l->ops->backward(l, ctx);
         if (ctx->on_backward) ctx->on_backward(ctx->hook_user, i);

@@ -552,7 +552,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         if (t->bucket < 1) t->bucket = 1;
         if ((rc = gn_dist_set_timeout(t->o.mpi_timeout, err))) goto done;
     }
-    if ((rc = gn_net_build(&t->net, cfg, t->mini, t->o.seed, err))) goto done;
+    if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;
     if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
     if (!gn_loader_has_split(&t->d, GN_SPLIT_TRAIN)) {
         rc = gn_err_set(err, GN_ECONFIG, "%s: no training data: set [data] train=DIR (a folder "
