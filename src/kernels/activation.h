@@ -4,8 +4,35 @@
 #ifndef GN_KERNELS_ACTIVATION_H
 #define GN_KERNELS_ACTIVATION_H
 
+#include <math.h>
 #include <stddef.h>
 #include "gemmnet/net.h"
+
+/* f(v) for one value: the expressions act_forward uses. */
+static inline float act_one(float v, gn_act a)
+{
+    switch (a) {
+    case GN_ACT_RELU: return v > 0 ? v : 0;
+    case GN_ACT_LEAKY: return v > 0 ? v : 0.1f * v;
+    case GN_ACT_LOGISTIC: return 1.0f / (1.0f + expf(-v));
+    case GN_ACT_TANH: return tanhf(v);
+    case GN_ACT_LINEAR: break;
+    }
+    return v;
+}
+
+/* dy f'(x) for one value, through y = f(x): the expressions act_backward uses. */
+static inline float act_grad_one(float dy, float y, gn_act a)
+{
+    switch (a) {
+    case GN_ACT_RELU: return y > 0 ? dy : 0;
+    case GN_ACT_LEAKY: return y > 0 ? dy : 0.1f * dy;
+    case GN_ACT_LOGISTIC: return dy * (y * (1.0f - y));
+    case GN_ACT_TANH: return dy * (1.0f - y * y);
+    case GN_ACT_LINEAR: break;
+    }
+    return dy;
+}
 
 /* y = f(y), in place */
 void act_forward(float *restrict y, size_t n, gn_act a);

@@ -70,18 +70,19 @@ static void bn_forward(gn_layer *l, const gn_ctx *ctx)
         batchnorm_forward_train(l->y, xhat, istd, layer_param(l, b->rmean),
                                 layer_param(l, b->rvar), layer_param(l, b->gamma),
                                 layer_param(l, b->beta), ctx->batch, C, HW, BN_EPS,
-                                BN_MOMENTUM);
+                                BN_MOMENTUM, GN_ACT_LINEAR);
     else
         batchnorm_forward_eval(l->y, xhat, istd, layer_param(l, b->rmean),
                                layer_param(l, b->rvar), layer_param(l, b->gamma),
-                               layer_param(l, b->beta), ctx->batch, C, HW, BN_EPS);
+                               layer_param(l, b->beta), ctx->batch, C, HW, BN_EPS,
+                               GN_ACT_LINEAR);
 }
 
 static void bn_recompute(gn_layer *l, const gn_ctx *ctx)
 {
     batchnorm *b = l->impl;
     batchnorm_apply(l->y, l->save, layer_param(l, b->gamma), layer_param(l, b->beta), ctx->batch,
-                    l->out.c, l->out.h * l->out.w);
+                    l->out.c, l->out.h * l->out.w, GN_ACT_LINEAR);
 }
 
 static void bn_backward(gn_layer *l, const gn_ctx *ctx)

@@ -149,30 +149,31 @@ static void conv_forward(gn_layer *l, const gn_ctx *ctx)
         ctx->prof->gemm += prof[1];
     }
     int PQ = sh.P * sh.Q;
-    if (c->bn) {
-        float *xhat = l->save, *istd = l->save + (size_t)l->batch * sh.K * PQ;
-        if (ctx->train)
-            batchnorm_forward_train(l->y, xhat, istd, layer_param(l, c->rmean),
-                                    layer_param(l, c->rvar), layer_param(l, c->gamma),
-                                    layer_param(l, c->beta), sh.N, sh.K, PQ, BN_EPS,
-                                    BN_MOMENTUM);
-        else
-            batchnorm_forward_eval(l->y, xhat, istd, layer_param(l, c->rmean),
-                                   layer_param(l, c->rvar), layer_param(l, c->gamma),
-                                   layer_param(l, c->beta), sh.N, sh.K, PQ, BN_EPS);
+    if (!c->bn) {
+        act_forward(l->y, (size_t)sh.N * sh.K * PQ, c->act);
+        return;
     }
-    act_forward(l->y, (size_t)sh.N * sh.K * PQ, c->act);
+    /* batch norm with the activation folded in: one pass less over y */
+    float *xhat = l->save, *istd = l->save + (size_t)l->batch * sh.K * PQ;
+    if (ctx->train)
+        batchnorm_forward_train(l->y, xhat, istd, layer_param(l, c->rmean),
+                                layer_param(l, c->rvar), layer_param(l, c->gamma),
+                                layer_param(l, c->beta), sh.N, sh.K, PQ, BN_EPS, BN_MOMENTUM,
+                                c->act);
+    else
+        batchnorm_forward_eval(l->y, xhat, istd, layer_param(l, c->rmean),
+                               layer_param(l, c->rvar), layer_param(l, c->gamma),
+                               layer_param(l, c->beta), sh.N, sh.K, PQ, BN_EPS, c->act);
 }
 
-/* Rebuilds y from the saved xhat (GN_NET_RECOMPUTE): forward's last two steps again. */
+/* Rebuilds y from the saved xhat (GN_NET_RECOMPUTE): forward's last step again. */
 static void conv_recompute(gn_layer *l, const gn_ctx *ctx)
 {
     convolutional *c = l->impl;
     GN_ASSERT(c->bn);
     int PQ = c->sh.P * c->sh.Q;
     batchnorm_apply(l->y, l->save, layer_param(l, c->gamma), layer_param(l, c->beta), ctx->batch,
-                    c->sh.K, PQ);
-    act_forward(l->y, (size_t)ctx->batch * c->sh.K * PQ, c->act);
+                    c->sh.K, PQ, c->act);
 }
 
 static void conv_backward(gn_layer *l, const gn_ctx *ctx)

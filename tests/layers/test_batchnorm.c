@@ -120,7 +120,8 @@ static void kernel_forms(void)
     gn_rng r = gn_rng_make(gn_rng_key(5, 5, 5));
     for (int i = 0; i < T; i++) x[i] = (float)(3 * gn_rng_uniform(&r) - 1);
     memcpy(y, x, sizeof x);
-    batchnorm_forward_train(y, xhat, istd, rm, rv, g, b, N, C, HW, 1e-5f, 0.1f);
+    batchnorm_forward_train(y, xhat, istd, rm, rv, g, b, N, C, HW, 1e-5f, 0.1f,
+                            GN_ACT_LINEAR);
     /* Normalized output: per channel mean beta, and xhat has mean 0 and variance ~1. */
     for (int c = 0; c < C; c++) {
         double m = 0, v = 0;
@@ -205,9 +206,11 @@ static void gradient_double(void)
         }
         memcpy(y, xf, sizeof xf);
         if (train)
-            batchnorm_forward_train(y, xhat, istd, rmf, rvf, gf, bf, DN, DC, DHW, 1e-5f, 0.1f);
+            batchnorm_forward_train(y, xhat, istd, rmf, rvf, gf, bf, DN, DC, DHW, 1e-5f, 0.1f,
+                                    GN_ACT_LINEAR);
         else
-            batchnorm_forward_eval(y, xhat, istd, rmf, rvf, gf, bf, DN, DC, DHW, 1e-5f);
+            batchnorm_forward_eval(y, xhat, istd, rmf, rvf, gf, bf, DN, DC, DHW, 1e-5f,
+                                   GN_ACT_LINEAR);
         float dg[DC] = {0}, db[DC] = {0};
         memset(dx, 0, sizeof dx);
         batchnorm_backward(dx, dg, db, dy, xhat, istd, gf, DN, DC, DHW, train, 1);
