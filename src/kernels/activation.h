@@ -21,19 +21,6 @@ static inline float act_one(float v, gn_act a)
     return v;
 }
 
-/* dy f'(x) for one value, through y = f(x): the expressions act_backward uses. */
-static inline float act_grad_one(float dy, float y, gn_act a)
-{
-    switch (a) {
-    case GN_ACT_RELU: return y > 0 ? dy : 0;
-    case GN_ACT_LEAKY: return y > 0 ? dy : 0.1f * dy;
-    case GN_ACT_LOGISTIC: return dy * (y * (1.0f - y));
-    case GN_ACT_TANH: return dy * (1.0f - y * y);
-    case GN_ACT_LINEAR: break;
-    }
-    return dy;
-}
-
 /* y = f(y), in place */
 void act_forward(float *restrict y, size_t n, gn_act a);
 /* dy *= f'(x), expressed through y = f(x) */
