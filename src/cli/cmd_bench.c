@@ -528,9 +528,9 @@ static void print_layers(const run_info *ri, const point *p)
            "zeroing gradients and SGD update; median step %.1f ms):\n", p->batch, p->threads,
            p->threads == 1 ? "" : "s",
            1e3 * sum, 1e3 * p->update_s, 1e3 * p->t[1]);
-    printf("%4s  %-14s %-12s %9s %9s %9s %6s %8s | %8s %8s %8s | %8s %8s %8s\n", "#", "layer",
-           "output", "fwd", "bwd", "total", "%", "GFLOP/s", "im2col", "sgemm", "rest", "col2im",
-           "sgemm", "rest");
+    printf("%4s  %-14s %-12s %9s %9s %9s %6s %8s %7s | %8s %8s %8s | %8s %8s %8s\n", "#",
+           "layer", "output", "fwd", "bwd", "total", "%", "GFLOP/s", "%sgemm", "im2col", "sgemm",
+           "rest", "col2im", "sgemm", "rest");
     for (int r = 0; r < ri->n_layers; r++) {
         int i = rows[r].index;
         const gn_layer_time *x = &p->lt[i];
@@ -539,9 +539,10 @@ static void print_layers(const run_info *ri, const point *p)
         shape_str(l->out, out, sizeof out);
         double tot = rows[r].total;
         double gf = tot > 0 ? (l->flops + l->flops_bwd) * p->batch / tot / 1e9 : 0;
-        printf("%4d  %-14s %-12s %9.2f %9.2f %9.2f %5.1f%% %8.2f | %8.2f %8.2f %8.2f | %8.2f "
-               "%8.2f %8.2f\n", i, l->ops->section, out, 1e3 * x->fwd, 1e3 * x->bwd, 1e3 * tot,
-               step > 0 ? 100 * tot / step : 0, gf, 1e3 * x->pf.im2col, 1e3 * x->pf.gemm,
+        printf("%4d  %-14s %-12s %9.2f %9.2f %9.2f %5.1f%% %8.2f %6.1f%% | %8.2f %8.2f %8.2f | "
+               "%8.2f %8.2f %8.2f\n", i, l->ops->section, out, 1e3 * x->fwd, 1e3 * x->bwd,
+               1e3 * tot, step > 0 ? 100 * tot / step : 0, gf,
+               p->sgemm > 0 ? 100 * gf / p->sgemm : 0, 1e3 * x->pf.im2col, 1e3 * x->pf.gemm,
                1e3 * (x->fwd - x->pf.im2col - x->pf.gemm), 1e3 * x->pb.im2col, 1e3 * x->pb.gemm,
                1e3 * (x->bwd - x->pb.im2col - x->pb.gemm));
     }
