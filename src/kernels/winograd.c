@@ -31,7 +31,7 @@
 #define WINO_CHUNK_TILES 200
 /* The loop over chunks runs threads in parallel only when each thread gets at least this many
  * tiles; below that, chunks go in turn through multithreaded sgemm. */
-#define WINO_PAR_TILES 48
+#define WINO_PAR_TILES 8
 #define WINO_MAX_THREADS 256
 
 /* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
@@ -145,27 +145,29 @@ static inline void a_4(float *restrict o, int os, const float *restrict y, int i
     o[5 * os] = y3;
 }
 
-/* G, 3 -> 6 */
+/* G, 3 -> 6 (multiplying by rounded reciprocals: no divisions in the loop) */
 static inline void g_4(float *restrict o, int os, const float *restrict g, int is)
 {
+    const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
     float g0 = g[0], g1 = g[is], g2 = g[2 * is];
-    float e = -(g0 + g2) / 6.0f, f = g0 / 24.0f + g2 / 6.0f;
-    o[0] = g0 / 4.0f;
-    o[os] = e - g1 / 6.0f;
-    o[2 * os] = e + g1 / 6.0f;
-    o[3 * os] = f + g1 / 12.0f;
-    o[4 * os] = f - g1 / 12.0f;
+    float e = -(g0 + g2) * r6, f = g0 * r24 + g2 * r6;
+    o[0] = 0.25f * g0;
+    o[os] = e - g1 * r6;
+    o[2 * os] = e + g1 * r6;
+    o[3 * os] = f + g1 * r12;
+    o[4 * os] = f - g1 * r12;
     o[5 * os] = g2;
 }
 
 /* G^T, 6 -> 3 */
 static inline void gt_4(float *restrict o, int os, const float *restrict u, int is)
 {
+    const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
     float u1 = u[is], u2 = u[2 * is], u3 = u[3 * is], u4 = u[4 * is];
     float s12 = u1 + u2, s34 = u3 + u4;
-    o[0] = u[0] / 4.0f - s12 / 6.0f + s34 / 24.0f;
-    o[os] = (u2 - u1) / 6.0f + (u3 - u4) / 12.0f;
-    o[2 * os] = -s12 / 6.0f + s34 / 6.0f + u[5 * is];
+    o[0] = 0.25f * u[0] - s12 * r6 + s34 * r24;
+    o[os] = (u2 - u1) * r6 + (u3 - u4) * r12;
+    o[2 * os] = (s34 - s12) * r6 + u[5 * is];
 }
 
 /* ---- 2-D transforms Y:(nout,nout) = F X:(nin,nin) F^T ---- */
@@ -307,16 +309,30 @@ static void add_patch(float *restrict plane, const float *restrict d, int H, int
 
 /* ---- transforms of a chunk: loops over planes, `threads` OpenMP threads ---- */
 
+/* The transformed layouts put the alpha^2 positions of one tile far apart (often a power of two
+ * apart, where single-float stores thrash the cache). So the loops below transform a block of up
+ * to WB neighbours (tiles of a plane, or (k,c) pairs), keeping their positions in blk[xi][j],
+ * and move whole runs of WB floats to and from the big arrays. */
+#define WB 16
+
 /* w:(K,C,3,3) -> U:(aa,K,C) */
 static void weight_tiles(float *restrict U, const float *restrict w, const conv2d_shape *s,
                          const wino_plan *p, int threads)
 {
     size_t KC = (size_t)s->K * s->C;
+    int nblk = (int)((KC + WB - 1) / WB);
+    (void)threads; /* read only by the OpenMP pragma */
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (size_t i = 0; i < KC; i++) {
-        float u[36];
-        p->wt(u, w + i * 9);
-        for (int xi = 0; xi < p->aa; xi++) U[xi * KC + i] = u[xi];
+    for (int bi = 0; bi < nblk; bi++) {
+        size_t i0 = (size_t)bi * WB;
+        int nb = (int)GN_MIN((size_t)WB, KC - i0);
+        float u[36], blk[36][WB];
+        for (int j = 0; j < nb; j++) {
+            p->wt(u, w + (i0 + j) * 9);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = u[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++)
+            memcpy(U + xi * KC + i0, blk[xi], (size_t)nb * sizeof(float));
     }
 }
 
@@ -325,14 +341,31 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
                         const wino_plan *p, int threads)
 {
     size_t KC = (size_t)s->K * s->C;
+    int nblk = (int)((KC + WB - 1) / WB);
+    (void)threads; /* read only by the OpenMP pragma */
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (size_t i = 0; i < KC; i++) {
-        float du[36], g[9];
-        for (int xi = 0; xi < p->aa; xi++) du[xi] = dU[xi * KC + i];
-        p->wt_t(g, du);
-        for (int j = 0; j < 9; j++) dw[i * 9 + j] += g[j];
+    for (int bi = 0; bi < nblk; bi++) {
+        size_t i0 = (size_t)bi * WB;
+        int nb = (int)GN_MIN((size_t)WB, KC - i0);
+        float du[36], g[9], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++)
+            memcpy(blk[xi], dU + xi * KC + i0, (size_t)nb * sizeof(float));
+        for (int j = 0; j < nb; j++) {
+            for (int xi = 0; xi < p->aa; xi++) du[xi] = blk[xi][j];
+            p->wt_t(g, du);
+            for (int r = 0; r < 9; r++) dw[(i0 + j) * 9 + r] += g[r];
+        }
     }
 }
+
+/* The four tile passes walk the planes of a chunk (image n, channel or filter c; the OpenMP loop
+ * runs over planes, so overlap-adds into one plane stay on one thread) and, in each, blocks of up
+ * to WB tiles: tile j of the plane is (j / tW, j % tW), column n*tpi + j of the big arrays. */
+#define FOR_TILE_BLOCKS(nplanes)                                                            \
+    (void)threads; /* read only by the OpenMP pragma */                                     \
+    _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1)")      \
+    for (int i = 0; i < (nplanes); i++)                                                     \
+        for (int j0 = 0; j0 < p->tpi; j0 += WB)
 
 /* x:(nb,C,H,W) -> V:(aa,C,T), T = nb*tpi */
 static void input_tiles(float *restrict V, const float *restrict x, int nb,
@@ -340,18 +373,19 @@ static void input_tiles(float *restrict V, const float *restrict x, int nb,
 {
     int C = s->C, m = p->m;
     size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int i = 0; i < nb * C; i++) {
-        int n = i / C, c = i % C;
+    FOR_TILE_BLOCKS(nb * C)
+    {
+        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
         const float *plane = x + (size_t)i * s->H * s->W;
-        float *o = V + (size_t)c * T + (size_t)n * p->tpi;
-        float d[36], v[36];
-        for (int ti = 0; ti < p->tH; ti++)
-            for (int tj = 0; tj < p->tW; tj++, o++) {
-                load_patch(d, plane, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
-                p->in(v, d);
-                for (int xi = 0; xi < p->aa; xi++) o[xi * CT] = v[xi];
-            }
+        float *o = V + (size_t)c * T + (size_t)n * p->tpi + j0;
+        float d[36], v[36], blk[36][WB];
+        for (int j = 0; j < jn; j++) {
+            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
+            load_patch(d, plane, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
+            p->in(v, d);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = v[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++) memcpy(o + xi * CT, blk[xi], jn * sizeof(float));
     }
 }
 
@@ -361,18 +395,19 @@ static void input_grad(float *restrict dx, const float *restrict V, int nb,
 {
     int C = s->C, m = p->m;
     size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int i = 0; i < nb * C; i++) {
-        int n = i / C, c = i % C;
+    FOR_TILE_BLOCKS(nb * C)
+    {
+        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
         float *plane = dx + (size_t)i * s->H * s->W;
-        const float *v = V + (size_t)c * T + (size_t)n * p->tpi;
-        float dv[36], d[36];
-        for (int ti = 0; ti < p->tH; ti++)
-            for (int tj = 0; tj < p->tW; tj++, v++) {
-                for (int xi = 0; xi < p->aa; xi++) dv[xi] = v[xi * CT];
-                p->in_t(d, dv);
-                add_patch(plane, d, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
-            }
+        const float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0;
+        float dv[36], d[36], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], v + xi * CT, jn * sizeof(float));
+        for (int j = 0; j < jn; j++) {
+            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
+            for (int xi = 0; xi < p->aa; xi++) dv[xi] = blk[xi][j];
+            p->in_t(d, dv);
+            add_patch(plane, d, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
+        }
     }
 }
 
@@ -382,22 +417,22 @@ static void output_tiles(float *restrict y, const float *restrict M, const float
 {
     int K = s->K, m = p->m;
     size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int i = 0; i < nb * K; i++) {
-        int n = i / K, k = i % K;
+    FOR_TILE_BLOCKS(nb * K)
+    {
+        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
         float *plane = y + (size_t)i * s->P * s->Q, bias = b ? b[k] : 0.0f;
-        const float *mk = M + (size_t)k * T + (size_t)n * p->tpi;
-        float mt[36], yt[16];
-        for (int ti = 0; ti < p->tH; ti++)
-            for (int tj = 0; tj < p->tW; tj++, mk++) {
-                for (int xi = 0; xi < p->aa; xi++) mt[xi] = mk[xi * KT];
-                p->out(yt, mt);
-                int h0 = ti * m, w0 = tj * m;
-                int hn = s->P - h0 < m ? s->P - h0 : m, wn = s->Q - w0 < m ? s->Q - w0 : m;
-                for (int r = 0; r < hn; r++)
-                    for (int q = 0; q < wn; q++)
-                        plane[(size_t)(h0 + r) * s->Q + w0 + q] = yt[r * m + q] + bias;
-            }
+        const float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
+        float mt[36], yt[16], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], mk + xi * KT, jn * sizeof(float));
+        for (int j = 0; j < jn; j++) {
+            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
+            for (int xi = 0; xi < p->aa; xi++) mt[xi] = blk[xi][j];
+            p->out(yt, mt);
+            int hn = GN_MIN(m, s->P - h0), wn = GN_MIN(m, s->Q - w0);
+            for (int r = 0; r < hn; r++)
+                for (int q = 0; q < wn; q++)
+                    plane[(size_t)(h0 + r) * s->Q + w0 + q] = yt[r * m + q] + bias;
+        }
     }
 }
 
@@ -407,23 +442,23 @@ static void output_grad(float *restrict M, const float *restrict dy, int nb,
 {
     int K = s->K, m = p->m;
     size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int i = 0; i < nb * K; i++) {
-        int n = i / K, k = i % K;
+    FOR_TILE_BLOCKS(nb * K)
+    {
+        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
         const float *plane = dy + (size_t)i * s->P * s->Q;
-        float *mk = M + (size_t)k * T + (size_t)n * p->tpi;
-        float mt[36], yt[16];
-        for (int ti = 0; ti < p->tH; ti++)
-            for (int tj = 0; tj < p->tW; tj++, mk++) {
-                int h0 = ti * m, w0 = tj * m;
-                for (int r = 0; r < m; r++)
-                    for (int q = 0; q < m; q++)
-                        yt[r * m + q] = h0 + r < s->P && w0 + q < s->Q
-                                            ? plane[(size_t)(h0 + r) * s->Q + w0 + q]
-                                            : 0.0f;
-                p->out_t(mt, yt);
-                for (int xi = 0; xi < p->aa; xi++) mk[xi * KT] = mt[xi];
-            }
+        float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
+        float mt[36], yt[16], blk[36][WB];
+        for (int j = 0; j < jn; j++) {
+            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
+            for (int r = 0; r < m; r++)
+                for (int q = 0; q < m; q++)
+                    yt[r * m + q] = h0 + r < s->P && w0 + q < s->Q
+                                        ? plane[(size_t)(h0 + r) * s->Q + w0 + q]
+                                        : 0.0f;
+            p->out_t(mt, yt);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = mt[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++) memcpy(mk + xi * KT, blk[xi], jn * sizeof(float));
     }
 }
 
@@ -541,6 +576,7 @@ static void bias_grad(float *restrict db, const float *restrict dy, const conv2d
                       int threads)
 {
     size_t PQ = (size_t)s->P * s->Q;
+    (void)threads; /* read only by the OpenMP pragma */
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int k = 0; k < s->K; k++) {
         double acc = 0;
