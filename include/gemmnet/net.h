@@ -102,6 +102,7 @@ struct gn_layer {
     gn_shape in[GN_MAX_INPUTS];
     gn_shape out;
     int batch;                 /* planned (maximum) mini-batch */
+    int winograd;              /* [net] winograd= (0, 2 or 4): default for [convolutional] */
 
     /* Wired by the net (or by a test, to run one layer alone). */
     const float *x[GN_MAX_INPUTS]; /* inputs, batch x in[i] */

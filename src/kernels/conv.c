@@ -8,6 +8,7 @@
  * A 1x1 stride-1 unpadded convolution uses x_n itself as col and writes dx_n directly. */
 #include "kernels/conv.h"
 #include "kernels/im2col.h"
+#include "kernels/winograd.h"
 #include "core/util.h"
 
 #include <cblas.h>
@@ -49,6 +50,7 @@ static size_t dw_floats(const conv2d_shape *s)
 
 size_t conv2d_ws_floats(const conv2d_shape *s, int threads)
 {
+    if (winograd_applies(s)) return winograd_ws_floats(s, s->winograd, threads);
     if (threads <= 1) return col_floats(s);
     return (size_t)threads * (col_floats(s) + dw_floats(s));
 }
@@ -136,6 +138,10 @@ void conv2d_forward_prof(float *restrict y, const float *restrict x, const float
                          const float *restrict b, float *restrict ws, const conv2d_shape *s,
                          int threads, double *prof)
 {
+    if (winograd_applies(s)) {
+        winograd_forward_prof(y, x, w, b, ws, s, threads, prof);
+        return;
+    }
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     int nt = loop_threads(s, threads);
     if (nt == 1) {
@@ -197,6 +203,10 @@ void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restric
                           const float *restrict w, float *restrict ws, const conv2d_shape *s,
                           int threads, double *prof)
 {
+    if (winograd_applies(s)) {
+        winograd_backward_prof(dx, dw, db, dy, x, w, ws, s, threads, prof);
+        return;
+    }
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     int PQ = s->P * s->Q;
     size_t nw = (size_t)s->K * (s->C / s->groups) * s->R * s->S;

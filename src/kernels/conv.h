@@ -22,6 +22,9 @@ typedef struct conv2d_shape {
     int K, R, S;
     int stride, pad, groups;
     int P, Q;
+    /* Algorithm: 0 im2col + sgemm; 2 or 4 Winograd F(2x2,3x3) or F(4x4,3x3) (winograd.h)
+     * where the shape qualifies (3x3, stride 1, groups 1, pad <= 2), else im2col. */
+    int winograd;
 } conv2d_shape;
 
 /* Fills P and Q from the others; returns 0, or -1 when the shape is invalid (empty output,

@@ -5,7 +5,8 @@
  * Keys (darknet): filters (K, default 1), size (R, default 1), stride (default 1),
  *   pad (1: padding = size/2, and it wins over padding=), padding (explicit, default 0),
  *   groups (G, default 1; must divide filters and input channels), batch_normalize (0/1),
- *   activation (default logistic, as darknet).
+ *   activation (default logistic, as darknet), winograd (0, 2 or 4; default [net] winograd=):
+ *   3x3 stride-1 ungrouped layers then run Winograd F(2x2,3x3) or F(4x4,3x3) (winograd.h).
  *   Refused with GN_ENOTSUP: dilation other than 1, binary, xnor, flipped, and stride_x /
  *   stride_y different from stride.
  * Parameters: weight [K, C/G, R, R]; without batch norm bias [K]; with it bn.weight [K],
@@ -27,6 +28,7 @@
 
 typedef struct convolutional {
     int filters, size, stride, padding, groups, bn;
+    int winograd;    /* 0, 2 or 4: see conv2d_shape */
     gn_act act;
     conv2d_shape sh; /* planned, N = the planned batch */
     int threads;     /* the workspace is sized for this many */
@@ -62,6 +64,7 @@ static int conv_parse(gn_layer *l, struct gn_cfg_section *s, gn_err *err)
     if ((rc = gn_cfg_int(s, "groups", 1, 1, 1 << 20, &c->groups, err))) return rc;
     if ((rc = gn_cfg_bool(s, "batch_normalize", 0, &c->bn, err))) return rc;
     if ((rc = layer_parse_act(s, GN_ACT_LOGISTIC, &c->act, err))) return rc;
+    if ((rc = layer_parse_winograd(s, l->winograd, &c->winograd, err))) return rc;
     if ((rc = refuse_unless(s, "dilation", 1, err))) return rc;
     if ((rc = refuse_unless(s, "binary", 0, err))) return rc;
     if ((rc = refuse_unless(s, "xnor", 0, err))) return rc;
@@ -81,7 +84,7 @@ static int conv_plan(gn_layer *l, gn_err *err)
                             "(%d)", c->groups, c->filters, in.c);
     c->sh = (conv2d_shape){.N = l->batch, .C = in.c, .H = in.h, .W = in.w, .K = c->filters,
                            .R = c->size, .S = c->size, .stride = c->stride,
-                           .pad = c->padding, .groups = c->groups};
+                           .pad = c->padding, .groups = c->groups, .winograd = c->winograd};
     if (conv2d_shape_finish(&c->sh))
         return gn_cfg_error(NULL, l->sec, err, GN_ESHAPE,
                             "a %dx%d kernel with padding %d does not fit the %dx%dx%d input",

@@ -38,6 +38,15 @@ int layer_parse_act(struct gn_cfg_section *s, gn_act def, gn_act *out, gn_err *e
     return rc;
 }
 
+int layer_parse_winograd(struct gn_cfg_section *s, int def, int *out, gn_err *err)
+{
+    static const char *const names[] = {"0", "2", "4", NULL};
+    int v;
+    int rc = gn_cfg_enum(s, "winograd", names, def / 2, &v, err);
+    if (rc == GN_OK) *out = 2 * v;
+    return rc;
+}
+
 int layer_resolve_index(gn_layer *l, struct gn_cfg_section *s, const char *key, int v, int *out,
                         gn_err *err)
 {

@@ -3,9 +3,13 @@
 #include "gemmnet/gemmnet.h"
 #include "gemmnet/bench.h"
 #include "core/util.h"
+#include "layers/layer.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* [net] winograd= when absent: F(4x4,3x3) (docs/performance.md, "Winograd"). */
+#define GN_WINOGRAD_DEFAULT 4
 
 static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
 {
@@ -191,6 +195,10 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
     if ((rc = gn_cfg_bool(gn_cfg_section_find(cfg, "net"), "recompute", 1, &recompute, err)))
         goto fail;
     if (!recompute) net->flags &= ~GN_NET_RECOMPUTE;
+    int winograd;
+    rc = layer_parse_winograd(gn_cfg_section_find(cfg, "net"), GN_WINOGRAD_DEFAULT, &winograd,
+                              err);
+    if (rc) goto fail;
     if (cfg->n_layers == 0) {
         rc = gn_err_set(err, GN_ECONFIG, "%s: the config has no layers", cfg->path);
         goto fail;
@@ -207,6 +215,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         l->index = i;
         l->sec = s;
         l->batch = batch;
+        l->winograd = winograd;
         l->ops = gn_layer_ops_find(s->name);
         if (!l->ops) {
             rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]", s->name);

@@ -9,14 +9,25 @@
  * training mode batch norm's input gradient is a difference of nearly equal terms (it sums to
  * zero per channel), so those cases sit right at that floor and get 3e-2; test_batchnorm checks
  * the batch-norm gradient itself in double precision to 1e-4. Wiring mistakes give O(1). */
+/*
+ * Every case runs with [net] winograd=0 (im2col), 2 and 4; the 3x3 stride-1 ones then take
+ * Winograd. F(4x4,3x3) rounds its forward to about 6e-6 of the output scale (twenty times the
+ * direct sum), which the finite differences (step 2e-3) turn into errors of up to ~1e-1: for it
+ * this check can only catch wiring mistakes (O(1)), and test_kernels_winograd checks the
+ * gradients themselves against the double-precision twin to 6e-5. */
+static int wino_net; /* [net] winograd= for conv_case */
+
 static void conv_case(const char *name, int c, int h, int w, const char *conv_keys, int batch,
                       int train)
 {
     double tol = strstr(conv_keys, "batch_normalize=1") && train ? 3e-2 : 1e-2;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "[net]\nwidth=%d\nheight=%d\nchannels=%d\n[convolutional]\n%s\n",
-             w, h, c, conv_keys);
-    gradcheck_cfg(name, buf, batch, 0, train, tol);
+    if (wino_net == 4) tol = 0.25;
+    char buf[1024], full[128];
+    snprintf(buf, sizeof buf,
+             "[net]\nwidth=%d\nheight=%d\nchannels=%d\nwinograd=%d\n[convolutional]\n%s\n", w,
+             h, c, wino_net, conv_keys);
+    snprintf(full, sizeof full, "%s, winograd=%d", name, wino_net);
+    gradcheck_cfg(full, buf, batch, 0, train, tol);
 }
 
 /* Builds cfg text; returns the status (and the message in err). */
@@ -101,7 +112,7 @@ static int run_once(const char *text, int batch, float **out, size_t *nout)
     return 0;
 }
 
-int main(void)
+static void gradient_cases(void)
 {
     /* Shapes: 1x1, 3x3 stride 2, padding, 5x5, odd and non-square, 3 channels, groups. */
     conv_case("conv 1x1", 3, 4, 4, "filters=4\nsize=1\nactivation=linear", 2, 1);
@@ -144,6 +155,41 @@ int main(void)
               "filters=2\nsize=5\npad=1\ngroups=2\nbatch_normalize=1\nactivation=tanh", 2, 1);
     /* The default activation is darknet's logistic: a linear conv differs. */
     conv_case("conv default activation", 2, 4, 4, "filters=2\nsize=3", 2, 1);
+    conv_case("conv 3x3 pad 1 9x7 one image", 3, 9, 7, "filters=5\nsize=3\npad=1\nactivation=relu",
+              1, 1);
+}
+
+/* The winograd switch: [net] winograd=0 and a layer's winograd=0 under [net] winograd=4 give the
+ * same bits (the im2col path); winograd=4 (net-wide or per layer) gives other bits. */
+static void winograd_switch(void)
+{
+    const char *fmt = "[net]\nwidth=16\nheight=16\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
+                      "size=3\npad=1\nbatch_normalize=1\nactivation=relu\n%s\n[cost]\ntype=sse\n";
+    const char *variants[][2] = {{"winograd=0", ""},
+                                 {"winograd=4", "winograd=0"},
+                                 {"winograd=4", ""},
+                                 {"winograd=0", "winograd=4"}};
+    float *out[4] = {NULL};
+    size_t n[4] = {0};
+    char text[512];
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof text, fmt, variants[i][0], variants[i][1]);
+        if (run_once(text, 4, &out[i], &n[i])) goto done;
+    }
+    CHECK_MSG(n[0] == n[1] && !memcmp(out[0], out[1], n[0] * sizeof(float)),
+              "a layer's winograd=0 under [net] winograd=4 is not the im2col path");
+    CHECK_MSG(n[2] == n[3] && !memcmp(out[2], out[3], n[2] * sizeof(float)),
+              "a layer's winograd=4 differs from [net] winograd=4");
+    CHECK_MSG(n[0] == n[2] && memcmp(out[0], out[2], n[0] * sizeof(float)),
+              "winograd=4 gave the im2col bits: the switch does nothing");
+done:
+    for (int i = 0; i < 4; i++) free(out[i]);
+}
+
+int main(void)
+{
+    for (wino_net = 0; wino_net <= 4; wino_net += 2) gradient_cases();
+    winograd_switch();
     /* Later layer in a net: its input gradient flows into the first conv's dy. */
     gradcheck_cfg("conv after conv",
                   "[net]\nwidth=6\nheight=5\nchannels=2\n[convolutional]\nfilters=3\nsize=3\n"
@@ -212,6 +258,12 @@ int main(void)
     expect_error("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=4\nsize=3\n"
                  "activation=swish\n",
                  GN_ECONFIG, "activation");
+    expect_error("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=4\nsize=3\n"
+                 "winograd=3\n",
+                 GN_ECONFIG, "winograd");
+    expect_error("[net]\nwidth=8\nheight=8\nchannels=3\nwinograd=6\n[convolutional]\nfilters=4\n"
+                 "size=3\n",
+                 GN_ECONFIG, "winograd");
 
     /* Determinism: two runs give bit-identical outputs, gradients and running statistics. */
     const char *det =

@@ -2,7 +2,7 @@
  * conv2d_backward_ref), checkasm style: awkward and random shapes, both parallel strategies,
  * guard values around every output buffer, backward accumulating onto non-zero values, and a
  * second identical call giving bit-identical results. */
-#include "check.h"
+#include "kernel_util.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "kernels/conv.h"
@@ -11,49 +11,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#define GUARD 64
-static const float guard_val = -12345.25f;
-
-/* n floats with GUARD guard values on each side; returns the start of the usable part. */
-static float *guarded(size_t n)
-{
-    float *p = malloc((n + 2 * GUARD) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    for (size_t i = 0; i < n + 2 * GUARD; i++) p[i] = guard_val;
-    return p + GUARD;
-}
-
-static int guards_ok(const float *p, size_t n)
-{
-    for (int i = 1; i <= GUARD; i++)
-        if (p[-i] != guard_val || p[n + (size_t)i - 1] != guard_val) return 0;
-    return 1;
-}
-
-static void unguard(float *p)
-{
-    if (p) free(p - GUARD);
-}
-
-static void fill(float *p, size_t n, gn_rng *r)
-{
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * gn_rng_uniform(r) - 1);
-}
-
-/* worst |a - b| / max(|b|, 1) */
-static double max_err(const float *a, const float *b, size_t n)
-{
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1.0);
-        if (!(e <= w)) w = e; /* NaN counts as worst */
-    }
-    return w;
-}
 
 static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx, gn_rng *r)
 {

@@ -1,0 +1,639 @@
+/* Winograd convolution F(m x m, 3x3), m = 2 or 4. Glossary and layouts in winograd.h and
+ * conv.h.
+ *
+ * The constant matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"):
+ *   F(2x2,3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *               G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *               A^T = [1 1 1 0; 0 1 -1 -1]
+ *   F(4x4,3x3): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *                      0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *               G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ *                      1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *               A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * Each is written out below as straight-line 1-D code (F applied to a strided vector) together
+ * with its transpose for the backward passes; a 2-D transform F X F^T applies the 1-D one to
+ * the columns, then to the rows.
+ *
+ * Workspace: U (alpha^2,K,C) shared by the threads, then per thread a slice holding
+ * V (alpha^2,C,T), M (alpha^2,K,T) and dU (alpha^2,K,C), T = tiles in a chunk (T contiguous:
+ * the layout the GEMMs want). In backward-data, dV overwrites V. */
+#include "kernels/winograd.h"
+#include "core/util.h"
+
+#include <cblas.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* A chunk of images holds about this many tiles (one image when the map is larger): enough
+ * columns for an efficient sgemm, a workspace that stays small. */
+#define WINO_CHUNK_TILES 200
+/* The loop over chunks runs threads in parallel only when each thread gets at least this many
+ * tiles; below that, chunks go in turn through multithreaded sgemm. */
+#define WINO_PAR_TILES 8
+#define WINO_MAX_THREADS 256
+
+/* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
+
+/* B^T, 4 -> 4 */
+static inline void bt_2(float *restrict o, int os, const float *restrict d, int is)
+{
+    float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is];
+    o[0] = d0 - d2;
+    o[os] = d1 + d2;
+    o[2 * os] = d2 - d1;
+    o[3 * os] = d1 - d3;
+}
+
+/* B, 4 -> 4 */
+static inline void b_2(float *restrict o, int os, const float *restrict v, int is)
+{
+    float v0 = v[0], v1 = v[is], v2 = v[2 * is], v3 = v[3 * is];
+    o[0] = v0;
+    o[os] = v1 - v2 + v3;
+    o[2 * os] = v1 + v2 - v0;
+    o[3 * os] = -v3;
+}
+
+/* A^T, 4 -> 2 */
+static inline void at_2(float *restrict o, int os, const float *restrict m, int is)
+{
+    float m1 = m[is], m2 = m[2 * is];
+    o[0] = m[0] + m1 + m2;
+    o[os] = m1 - m2 - m[3 * is];
+}
+
+/* A, 2 -> 4 */
+static inline void a_2(float *restrict o, int os, const float *restrict y, int is)
+{
+    float y0 = y[0], y1 = y[is];
+    o[0] = y0;
+    o[os] = y0 + y1;
+    o[2 * os] = y0 - y1;
+    o[3 * os] = -y1;
+}
+
+/* G, 3 -> 4 */
+static inline void g_2(float *restrict o, int os, const float *restrict g, int is)
+{
+    float g0 = g[0], g1 = g[is], g2 = g[2 * is], h = 0.5f * (g0 + g2);
+    o[0] = g0;
+    o[os] = h + 0.5f * g1;
+    o[2 * os] = h - 0.5f * g1;
+    o[3 * os] = g2;
+}
+
+/* G^T, 4 -> 3 */
+static inline void gt_2(float *restrict o, int os, const float *restrict u, int is)
+{
+    float u1 = u[is], u2 = u[2 * is], h = 0.5f * (u1 + u2);
+    o[0] = u[0] + h;
+    o[os] = 0.5f * (u1 - u2);
+    o[2 * os] = h + u[3 * is];
+}
+
+/* B^T, 6 -> 6 */
+static inline void bt_4(float *restrict o, int os, const float *restrict d, int is)
+{
+    float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is],
+          d5 = d[5 * is];
+    float p = d4 - 4.0f * d2, q = d3 - 4.0f * d1, r = d4 - d2, t = 2.0f * (d3 - d1);
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[os] = p + q;
+    o[2 * os] = p - q;
+    o[3 * os] = r + t;
+    o[4 * os] = r - t;
+    o[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+/* B, 6 -> 6 */
+static inline void b_4(float *restrict o, int os, const float *restrict v, int is)
+{
+    float v0 = v[0], v1 = v[is], v2 = v[2 * is], v3 = v[3 * is], v4 = v[4 * is],
+          v5 = v[5 * is];
+    float s12 = v1 + v2, d12 = v2 - v1, s34 = v3 + v4, d34 = v4 - v3;
+    o[0] = 4.0f * v0;
+    o[os] = 4.0f * d12 + 2.0f * d34 + 4.0f * v5;
+    o[2 * os] = -5.0f * v0 - 4.0f * s12 - s34;
+    o[3 * os] = -d12 - 2.0f * d34 - 5.0f * v5;
+    o[4 * os] = v0 + s12 + s34;
+    o[5 * os] = v5;
+}
+
+/* A^T, 6 -> 4 */
+static inline void at_4(float *restrict o, int os, const float *restrict m, int is)
+{
+    float s12 = m[is] + m[2 * is], d12 = m[is] - m[2 * is];
+    float s34 = m[3 * is] + m[4 * is], d34 = m[3 * is] - m[4 * is];
+    o[0] = m[0] + s12 + s34;
+    o[os] = d12 + 2.0f * d34;
+    o[2 * os] = s12 + 4.0f * s34;
+    o[3 * os] = d12 + 8.0f * d34 + m[5 * is];
+}
+
+/* A, 4 -> 6 */
+static inline void a_4(float *restrict o, int os, const float *restrict y, int is)
+{
+    float y0 = y[0], y1 = y[is], y2 = y[2 * is], y3 = y[3 * is];
+    float e1 = y0 + y2, f1 = y1 + y3, e2 = y0 + 4.0f * y2, f2 = 2.0f * y1 + 8.0f * y3;
+    o[0] = y0;
+    o[os] = e1 + f1;
+    o[2 * os] = e1 - f1;
+    o[3 * os] = e2 + f2;
+    o[4 * os] = e2 - f2;
+    o[5 * os] = y3;
+}
+
+/* G, 3 -> 6 (multiplying by rounded reciprocals: no divisions in the loop) */
+static inline void g_4(float *restrict o, int os, const float *restrict g, int is)
+{
+    const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
+    float g0 = g[0], g1 = g[is], g2 = g[2 * is];
+    float e = -(g0 + g2) * r6, f = g0 * r24 + g2 * r6;
+    o[0] = 0.25f * g0;
+    o[os] = e - g1 * r6;
+    o[2 * os] = e + g1 * r6;
+    o[3 * os] = f + g1 * r12;
+    o[4 * os] = f - g1 * r12;
+    o[5 * os] = g2;
+}
+
+/* G^T, 6 -> 3 */
+static inline void gt_4(float *restrict o, int os, const float *restrict u, int is)
+{
+    const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
+    float u1 = u[is], u2 = u[2 * is], u3 = u[3 * is], u4 = u[4 * is];
+    float s12 = u1 + u2, s34 = u3 + u4;
+    o[0] = 0.25f * u[0] - s12 * r6 + s34 * r24;
+    o[os] = (u2 - u1) * r6 + (u3 - u4) * r12;
+    o[2 * os] = (s34 - s12) * r6 + u[5 * is];
+}
+
+/* ---- 2-D transforms Y:(nout,nout) = F X:(nin,nin) F^T ---- */
+
+#define WINO_2D(name, f, nin, nout)                                                       \
+    static void name(float *restrict y, const float *restrict x)                          \
+    {                                                                                     \
+        float t[(nout) * (nin)];                                                          \
+        for (int j = 0; j < (nin); j++) f(t + j, (nin), x + j, (nin));                    \
+        for (int i = 0; i < (nout); i++) f(y + i * (nout), 1, t + i * (nin), 1);          \
+    }
+
+WINO_2D(bt2d_2, bt_2, 4, 4)
+WINO_2D(b2d_2, b_2, 4, 4)
+WINO_2D(at2d_2, at_2, 4, 2)
+WINO_2D(a2d_2, a_2, 2, 4)
+WINO_2D(g2d_2, g_2, 3, 4)
+WINO_2D(gt2d_2, gt_2, 4, 3)
+WINO_2D(bt2d_4, bt_4, 6, 6)
+WINO_2D(b2d_4, b_4, 6, 6)
+WINO_2D(at2d_4, at_4, 6, 4)
+WINO_2D(a2d_4, a_4, 4, 6)
+WINO_2D(g2d_4, g_4, 3, 6)
+WINO_2D(gt2d_4, gt_4, 6, 3)
+
+typedef void (*wino_2d)(float *restrict y, const float *restrict x);
+
+/* ---- the plan: tiles, chunks, threads, workspace ---- */
+
+typedef struct wino_plan {
+    int m, a, aa;       /* output tile, input patch (alpha), positions alpha^2 */
+    int tH, tW, tpi;    /* tiles down, across, per image */
+    int ipc, nchunks;   /* images per chunk, chunks */
+    int nt;             /* threads in the loop over chunks; 1: chunks in turn */
+    int slices;         /* per-thread slices the workspace holds */
+    size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, one slice */
+    wino_2d in, in_t, out, out_t, wt, wt_t; /* B^T.B, B.B^T, A^T.A, A.A^T, G.G^T, G^T.G */
+} wino_plan;
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Can a loop over chunks give each of t threads enough tiles? (Monotone in N and t, so a
+ * smaller batch or fewer threads never needs more workspace than planned.) */
+static int loop_ok(const conv2d_shape *s, int tpi, int t)
+{
+    return t > 1 && s->N >= t && (size_t)s->N * tpi >= (size_t)t * WINO_PAR_TILES;
+}
+
+static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
+{
+    wino_plan p;
+    p.m = m;
+    p.a = m + 2;
+    p.aa = p.a * p.a;
+    p.tH = (s->P + m - 1) / m;
+    p.tW = (s->Q + m - 1) / m;
+    p.tpi = p.tH * p.tW;
+    int cap = WINO_CHUNK_TILES / p.tpi;
+    if (cap < 1) cap = 1;
+    if (cap > s->N) cap = s->N;
+    if (threads > WINO_MAX_THREADS) threads = WINO_MAX_THREADS;
+    p.slices = 1;
+    for (int t = threads; t > 1; t--)
+        if (loop_ok(s, p.tpi, t)) {
+            p.slices = t;
+            break;
+        }
+    size_t tmax = (size_t)cap * p.tpi;
+    p.u = round16((size_t)p.aa * s->K * s->C);
+    p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
+    p.slice = 2 * p.vm + p.u;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+    if (nt > threads) nt = threads;
+#endif
+    p.nt = loop_ok(s, p.tpi, nt) ? nt : 1;
+    p.ipc = cap;
+    if (p.nt > 1) { /* a multiple of nt chunks, as even as the batch allows */
+        int nch = (s->N + cap - 1) / cap;
+        nch = (nch + p.nt - 1) / p.nt * p.nt;
+        if (nch > s->N) nch = s->N;
+        p.ipc = (s->N + nch - 1) / nch;
+    }
+    p.nchunks = (s->N + p.ipc - 1) / p.ipc;
+    int two = m == 2;
+    p.in = two ? bt2d_2 : bt2d_4;
+    p.in_t = two ? b2d_2 : b2d_4;
+    p.out = two ? at2d_2 : at2d_4;
+    p.out_t = two ? a2d_2 : a2d_4;
+    p.wt = two ? g2d_2 : g2d_4;
+    p.wt_t = two ? gt2d_2 : gt2d_4;
+    return p;
+}
+
+int winograd_applies(const conv2d_shape *s)
+{
+    return (s->winograd == 2 || s->winograd == 4) && s->R == 3 && s->S == 3 &&
+           s->stride == 1 && s->groups == 1 && s->pad >= 0 && s->pad <= 2;
+}
+
+size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
+{
+    wino_plan p = make_plan(s, m, threads);
+    return p.u + (size_t)p.slices * p.slice;
+}
+
+/* ---- patches and tiles of one plane ---- */
+
+/* d:(a,a) = plane:(H,W) at rows h0.., columns w0.., zero outside */
+static void load_patch(float *restrict d, const float *restrict plane, int H, int W, int h0,
+                       int w0, int a)
+{
+    if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < a; j++) d[i * a + j] = plane[(size_t)(h0 + i) * W + w0 + j];
+        return;
+    }
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++) {
+            int h = h0 + i, w = w0 + j;
+            d[i * a + j] = h >= 0 && h < H && w >= 0 && w < W ? plane[(size_t)h * W + w] : 0.0f;
+        }
+}
+
+/* plane:(H,W) at rows h0.., columns w0.. += d:(a,a), where inside (the adjoint of load_patch) */
+static void add_patch(float *restrict plane, const float *restrict d, int H, int W, int h0,
+                      int w0, int a)
+{
+    for (int i = 0; i < a; i++) {
+        int h = h0 + i;
+        if (h < 0 || h >= H) continue;
+        for (int j = 0; j < a; j++) {
+            int w = w0 + j;
+            if (w >= 0 && w < W) plane[(size_t)h * W + w] += d[i * a + j];
+        }
+    }
+}
+
+/* ---- transforms of a chunk: loops over planes, `threads` OpenMP threads ---- */
+
+/* The transformed layouts put the alpha^2 positions of one tile far apart (often a power of two
+ * apart, where single-float stores thrash the cache). So the loops below transform a block of up
+ * to WB neighbours (tiles of a plane, or (k,c) pairs), keeping their positions in blk[xi][j],
+ * and move whole runs of WB floats to and from the big arrays. */
+#define WB 16
+
+/* w:(K,C,3,3) -> U:(aa,K,C) */
+static void weight_tiles(float *restrict U, const float *restrict w, const conv2d_shape *s,
+                         const wino_plan *p, int threads)
+{
+    size_t KC = (size_t)s->K * s->C;
+    int nblk = (int)((KC + WB - 1) / WB);
+    (void)threads; /* read only by the OpenMP pragma */
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int bi = 0; bi < nblk; bi++) {
+        size_t i0 = (size_t)bi * WB;
+        int nb = (int)GN_MIN((size_t)WB, KC - i0);
+        float u[36], blk[36][WB];
+        for (int j = 0; j < nb; j++) {
+            p->wt(u, w + (i0 + j) * 9);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = u[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++)
+            memcpy(U + xi * KC + i0, blk[xi], (size_t)nb * sizeof(float));
+    }
+}
+
+/* dU:(aa,K,C) -> dw:(K,C,3,3) += G^T dU G */
+static void weight_grad(float *restrict dw, const float *restrict dU, const conv2d_shape *s,
+                        const wino_plan *p, int threads)
+{
+    size_t KC = (size_t)s->K * s->C;
+    int nblk = (int)((KC + WB - 1) / WB);
+    (void)threads; /* read only by the OpenMP pragma */
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int bi = 0; bi < nblk; bi++) {
+        size_t i0 = (size_t)bi * WB;
+        int nb = (int)GN_MIN((size_t)WB, KC - i0);
+        float du[36], g[9], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++)
+            memcpy(blk[xi], dU + xi * KC + i0, (size_t)nb * sizeof(float));
+        for (int j = 0; j < nb; j++) {
+            for (int xi = 0; xi < p->aa; xi++) du[xi] = blk[xi][j];
+            p->wt_t(g, du);
+            for (int r = 0; r < 9; r++) dw[(i0 + j) * 9 + r] += g[r];
+        }
+    }
+}
+
+/* The four tile passes walk the planes of a chunk (image n, channel or filter c; the OpenMP loop
+ * runs over planes, so overlap-adds into one plane stay on one thread) and, in each, blocks of up
+ * to WB tiles: tile j of the plane is (j / tW, j % tW), column n*tpi + j of the big arrays. */
+#define FOR_TILE_BLOCKS(nplanes)                                                            \
+    (void)threads; /* read only by the OpenMP pragma */                                     \
+    _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1)")      \
+    for (int i = 0; i < (nplanes); i++)                                                     \
+        for (int j0 = 0; j0 < p->tpi; j0 += WB)
+
+/* x:(nb,C,H,W) -> V:(aa,C,T), T = nb*tpi */
+static void input_tiles(float *restrict V, const float *restrict x, int nb,
+                        const conv2d_shape *s, const wino_plan *p, int threads)
+{
+    int C = s->C, m = p->m;
+    size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    FOR_TILE_BLOCKS(nb * C)
+    {
+        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
+        const float *plane = x + (size_t)i * s->H * s->W;
+        float *o = V + (size_t)c * T + (size_t)n * p->tpi + j0;
+        float d[36], v[36], blk[36][WB];
+        for (int j = 0; j < jn; j++) {
+            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
+            load_patch(d, plane, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
+            p->in(v, d);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = v[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++) memcpy(o + xi * CT, blk[xi], jn * sizeof(float));
+    }
+}
+
+/* dV:(aa,C,T) -> dx:(nb,C,H,W) += overlap-add of B dV B^T */
+static void input_grad(float *restrict dx, const float *restrict V, int nb,
+                       const conv2d_shape *s, const wino_plan *p, int threads)
+{
+    int C = s->C, m = p->m;
+    size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    FOR_TILE_BLOCKS(nb * C)
+    {
+        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
+        float *plane = dx + (size_t)i * s->H * s->W;
+        const float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0;
+        float dv[36], d[36], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], v + xi * CT, jn * sizeof(float));
+        for (int j = 0; j < jn; j++) {
+            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
+            for (int xi = 0; xi < p->aa; xi++) dv[xi] = blk[xi][j];
+            p->in_t(d, dv);
+            add_patch(plane, d, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
+        }
+    }
+}
+
+/* M:(aa,K,T) -> y:(nb,K,P,Q) = A^T M A (+ b), outputs past the edge dropped */
+static void output_tiles(float *restrict y, const float *restrict M, const float *restrict b,
+                         int nb, const conv2d_shape *s, const wino_plan *p, int threads)
+{
+    int K = s->K, m = p->m;
+    size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    FOR_TILE_BLOCKS(nb * K)
+    {
+        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
+        float *plane = y + (size_t)i * s->P * s->Q, bias = b ? b[k] : 0.0f;
+        const float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
+        float mt[36], yt[16], blk[36][WB];
+        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], mk + xi * KT, jn * sizeof(float));
+        for (int j = 0; j < jn; j++) {
+            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
+            for (int xi = 0; xi < p->aa; xi++) mt[xi] = blk[xi][j];
+            p->out(yt, mt);
+            int hn = GN_MIN(m, s->P - h0), wn = GN_MIN(m, s->Q - w0);
+            for (int r = 0; r < hn; r++)
+                for (int q = 0; q < wn; q++)
+                    plane[(size_t)(h0 + r) * s->Q + w0 + q] = yt[r * m + q] + bias;
+        }
+    }
+}
+
+/* dy:(nb,K,P,Q) -> Mbar:(aa,K,T) = A dy A^T, outputs past the edge read as zero */
+static void output_grad(float *restrict M, const float *restrict dy, int nb,
+                        const conv2d_shape *s, const wino_plan *p, int threads)
+{
+    int K = s->K, m = p->m;
+    size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    FOR_TILE_BLOCKS(nb * K)
+    {
+        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
+        const float *plane = dy + (size_t)i * s->P * s->Q;
+        float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
+        float mt[36], yt[16], blk[36][WB];
+        for (int j = 0; j < jn; j++) {
+            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
+            for (int r = 0; r < m; r++)
+                for (int q = 0; q < m; q++)
+                    yt[r * m + q] = h0 + r < s->P && w0 + q < s->Q
+                                        ? plane[(size_t)(h0 + r) * s->Q + w0 + q]
+                                        : 0.0f;
+            p->out_t(mt, yt);
+            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = mt[xi];
+        }
+        for (int xi = 0; xi < p->aa; xi++) memcpy(mk + xi * KT, blk[xi], jn * sizeof(float));
+    }
+}
+
+/* ---- profiling: t (may be NULL) gets transform seconds in t[0], sgemm seconds in t[1] ---- */
+
+typedef struct wino_clock {
+    double *t, last;
+} wino_clock;
+
+static wino_clock clock_start(double *t) { return (wino_clock){t, t ? gn_now() : 0}; }
+
+static void clock_lap(wino_clock *c, int i)
+{
+    if (!c->t) return;
+    double now = gn_now();
+    c->t[i] += now - c->last;
+    c->last = now;
+}
+
+static void prof_average(double *prof, double part[][2], int nt)
+{
+    for (int i = 0; prof && i < nt; i++) {
+        prof[0] += part[i][0] / nt;
+        prof[1] += part[i][1] / nt;
+    }
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---- the passes over one chunk of nb images ---- */
+
+/* x:(nb,C,H,W) -> y:(nb,K,P,Q); sl: one slice */
+static void forward_chunk(float *restrict y, const float *restrict x, const float *restrict U,
+                          const float *restrict b, int nb, float *restrict sl,
+                          const conv2d_shape *s, const wino_plan *p, int threads, double *t)
+{
+    wino_clock ck = clock_start(t);
+    int T = nb * p->tpi, K = s->K, C = s->C;
+    float *V = sl, *M = sl + p->vm;
+    input_tiles(V, x, nb, s, p, threads);
+    clock_lap(&ck, 0);
+    for (int xi = 0; xi < p->aa; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.0f,
+                    U + (size_t)xi * K * C, C, V + (size_t)xi * C * T, T, 0.0f,
+                    M + (size_t)xi * K * T, T);
+    clock_lap(&ck, 1);
+    output_tiles(y, M, b, nb, s, p, threads);
+    clock_lap(&ck, 0);
+}
+
+/* dU += Mbar V^T and (dx non-NULL) dx += B (U^T Mbar) B^T for nb images; sl: one slice */
+static void backward_chunk(float *restrict dx, float *restrict dU, const float *restrict dy,
+                           const float *restrict x, const float *restrict U, int nb,
+                           float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                           int threads, double *t)
+{
+    wino_clock ck = clock_start(t);
+    int T = nb * p->tpi, K = s->K, C = s->C;
+    float *V = sl, *M = sl + p->vm;
+    input_tiles(V, x, nb, s, p, threads);
+    output_grad(M, dy, nb, s, p, threads);
+    clock_lap(&ck, 0);
+    for (int xi = 0; xi < p->aa; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C, T, 1.0f,
+                    M + (size_t)xi * K * T, T, V + (size_t)xi * C * T, T, 1.0f,
+                    dU + (size_t)xi * K * C, C);
+    clock_lap(&ck, 1);
+    if (!dx) return;
+    for (int xi = 0; xi < p->aa; xi++) /* dV over V */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
+                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
+                    V + (size_t)xi * C * T, T);
+    clock_lap(&ck, 1);
+    input_grad(dx, V, nb, s, p, threads);
+    clock_lap(&ck, 0);
+}
+
+void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
+                           const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                           int threads, double *prof)
+{
+    GN_ASSERT(winograd_applies(s));
+    wino_plan p = make_plan(s, s->winograd, threads);
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
+    float *U = ws, *sl = ws + p.u;
+    wino_clock ck = clock_start(prof);
+    weight_tiles(U, w, s, &p, threads);
+    clock_lap(&ck, 0);
+    if (p.nt == 1) {
+        for (int ch = 0; ch < p.nchunks; ch++) {
+            int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+            forward_chunk(y + n0 * ys, x + n0 * xs, U, b, nb, sl, s, &p, threads, prof);
+        }
+        return;
+    }
+    double part[WINO_MAX_THREADS][2] = {{0}};
+#pragma omp parallel for schedule(static) num_threads(p.nt)
+    for (int ch = 0; ch < p.nchunks; ch++) {
+        int id = thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+        forward_chunk(y + n0 * ys, x + n0 * xs, U, b, nb, sl + (size_t)id * p.slice, s, &p, 1,
+                      prof ? part[id] : NULL);
+    }
+    prof_average(prof, part, p.nt);
+}
+
+/* db[k] += sum of dy[., k, ., .], each k summed in a fixed order */
+static void bias_grad(float *restrict db, const float *restrict dy, const conv2d_shape *s,
+                      int threads)
+{
+    size_t PQ = (size_t)s->P * s->Q;
+    (void)threads; /* read only by the OpenMP pragma */
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int k = 0; k < s->K; k++) {
+        double acc = 0;
+        for (int n = 0; n < s->N; n++) {
+            const float *d = dy + ((size_t)n * s->K + k) * PQ;
+            for (size_t i = 0; i < PQ; i++) acc += d[i];
+        }
+        db[k] += (float)acc;
+    }
+}
+
+void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restrict db,
+                            const float *restrict dy, const float *restrict x,
+                            const float *restrict w, float *restrict ws, const conv2d_shape *s,
+                            int threads, double *prof)
+{
+    GN_ASSERT(winograd_applies(s));
+    wino_plan p = make_plan(s, s->winograd, threads);
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
+    size_t nu = (size_t)p.aa * s->K * s->C, du_off = 2 * p.vm;
+    float *U = ws, *sl = ws + p.u;
+    wino_clock ck = clock_start(prof);
+    if (db) bias_grad(db, dy, s, threads);
+    if (dx) weight_tiles(U, w, s, &p, threads);
+    clock_lap(&ck, 0);
+    if (p.nt == 1) {
+        memset(sl + du_off, 0, nu * sizeof(float));
+        for (int ch = 0; ch < p.nchunks; ch++) {
+            int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+            backward_chunk(dx ? dx + n0 * xs : NULL, sl + du_off, dy + n0 * ys, x + n0 * xs, U,
+                           nb, sl, s, &p, threads, prof);
+        }
+    } else {
+        double part[WINO_MAX_THREADS][2] = {{0}};
+#pragma omp parallel num_threads(p.nt)
+        {
+            int id = thread_id();
+            float *mine = sl + (size_t)id * p.slice;
+            memset(mine + du_off, 0, nu * sizeof(float));
+#pragma omp for schedule(static)
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                backward_chunk(dx ? dx + n0 * xs : NULL, mine + du_off, dy + n0 * ys,
+                               x + n0 * xs, U, nb, mine, s, &p, 1, prof ? part[id] : NULL);
+            }
+            /* After the barrier every partial is complete: sum them in thread order into
+             * thread 0's. */
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < nu; i++) {
+                float acc = 0;
+                for (int t = 0; t < p.nt; t++) acc += sl[(size_t)t * p.slice + du_off + i];
+                sl[du_off + i] = acc;
+            }
+        }
+        prof_average(prof, part, p.nt);
+    }
+    ck = clock_start(prof);
+    weight_grad(dw, sl + du_off, s, &p, threads);
+    clock_lap(&ck, 0);
+}

@@ -1,0 +1,45 @@
+/* Winograd convolution F(m x m, 3x3) for 3x3, stride-1, ungrouped layers (Lavin & Gray 2015),
+ * m = 2 (tiles of alpha = 4) or m = 4 (alpha = 6). Same layouts and semantics as conv.h:
+ *   x:(N,C,H,W) w:(K,C,3,3) b:(K) -> y:(N,K,P,Q), P = H + 2*pad - 2, Q = W + 2*pad - 2
+ *
+ * The output is cut into tH x tW tiles of m x m (tH = ceil(P/m), tW = ceil(Q/m)); tile (i,j)
+ * reads the alpha x alpha input patch at row i*m - pad, column j*m - pad (zero outside the
+ * image) and writes only the outputs that exist. With T tiles in a chunk of images and the
+ * alpha^2 positions xi of a transformed tile:
+ *   forward  U[xi]:(K,C) = (G g G^T)[xi],  V[xi]:(C,T) = (B^T d B)[xi]
+ *            M[xi]:(K,T) = U[xi] V[xi],    y = A^T M A (+ b)
+ *   data     Mbar[xi]:(K,T) = (A dy A^T)[xi],  dV[xi]:(C,T) = U[xi]^T Mbar[xi],
+ *            dx += overlap-add of B dV B^T over the patches (the adjoint of the forward)
+ *   weights  dU[xi]:(K,C) += Mbar[xi] V[xi]^T,  dw += G^T dU G
+ * Each product is one cblas_sgemm per xi. Chunks of images go through an OpenMP loop
+ * (single-threaded sgemm inside, per-thread workspace, dU partials summed in thread order)
+ * when there are enough tiles for every thread; otherwise the chunks go in turn through
+ * multithreaded sgemm, with the transforms in OpenMP loops over channels. A run repeats bit for
+ * bit for a given thread count.
+ *
+ * The shape's `winograd` field picks m; winograd_applies() says whether these kernels can run
+ * the shape. The _prof variants add seconds spent in transforms to prof[0] and in sgemm to
+ * prof[1] (prof may be NULL). */
+#ifndef GN_KERNELS_WINOGRAD_H
+#define GN_KERNELS_WINOGRAD_H
+
+#include "kernels/conv.h"
+
+#include <stddef.h>
+
+/* s->winograd is 2 or 4, 3x3 kernel, stride 1, groups 1, pad 0..2. */
+int winograd_applies(const conv2d_shape *s);
+/* Scratch for up to `threads` threads (floats), tile size m (2 or 4). */
+size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads);
+
+/* y = conv(x, w) + b (b may be NULL); ws: winograd_ws_floats(s, s->winograd, threads) */
+void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
+                           const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                           int threads, double *prof);
+/* dx += conv^T(dy, w) (dx may be NULL), dw += dy * x, db += sum of dy (db may be NULL) */
+void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restrict db,
+                            const float *restrict dy, const float *restrict x,
+                            const float *restrict w, float *restrict ws, const conv2d_shape *s,
+                            int threads, double *prof);
+
+#endif

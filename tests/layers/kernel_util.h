@@ -1,0 +1,54 @@
+/* Helpers for the kernel tests (checkasm style): buffers with guard values on both sides,
+ * random fills, and the worst relative error. */
+#ifndef GN_TEST_KERNEL_UTIL_H
+#define GN_TEST_KERNEL_UTIL_H
+
+#include "check.h"
+#include "core/rng.h"
+
+#include <stdlib.h>
+
+#define GUARD 64
+static const float guard_val = -12345.25f;
+
+/* n floats with GUARD guard values on each side; returns the start of the usable part. */
+static inline float *guarded(size_t n)
+{
+    float *p = malloc((n + 2 * GUARD) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n + 2 * GUARD; i++) p[i] = guard_val;
+    return p + GUARD;
+}
+
+static inline int guards_ok(const float *p, size_t n)
+{
+    for (int i = 1; i <= GUARD; i++)
+        if (p[-i] != guard_val || p[n + (size_t)i - 1] != guard_val) return 0;
+    return 1;
+}
+
+static inline void unguard(float *p)
+{
+    if (p) free(p - GUARD);
+}
+
+static inline void fill(float *p, size_t n, gn_rng *r)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2 * gn_rng_uniform(r) - 1);
+}
+
+/* worst |a - b| / max(|b|, 1) */
+static inline double max_err(const float *a, const float *b, size_t n)
+{
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1.0);
+        if (!(e <= w)) w = e; /* NaN counts as worst */
+    }
+    return w;
+}
+
+#endif
