@@ -215,6 +215,7 @@ static void forward_batched(float *restrict y, const float *restrict x, const fl
     float *ycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
+        (void)nt; /* read by the pragmas only */
         double t0 = prof_now(t);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++)
@@ -250,6 +251,7 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
     float *dycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
+        (void)nt; /* read by the pragmas only */
         double t0 = prof_now(t);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
