@@ -38,13 +38,9 @@ static int route_plan(gn_layer *l, gn_err *err)
     return GN_OK;
 }
 
-/* Copies are memory-bound: two threads only pay on large batches (images are disjoint). */
-#define ROUTE_PAR_MIN_FLOATS 65536
-
 static void route_forward(gn_layer *l, const gn_ctx *ctx)
 {
     size_t dy = gn_shape_size(l->out);
-#pragma omp parallel for schedule(static) if ((size_t)ctx->batch * dy > ROUTE_PAR_MIN_FLOATS)
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dy;
         for (int k = 0; k < l->n_in; k++) {
@@ -58,7 +54,6 @@ static void route_forward(gn_layer *l, const gn_ctx *ctx)
 static void route_backward(gn_layer *l, const gn_ctx *ctx)
 {
     size_t dout = gn_shape_size(l->out);
-#pragma omp parallel for schedule(static) if ((size_t)ctx->batch * dout > ROUTE_PAR_MIN_FLOATS)
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dout;
         for (int k = 0; k < l->n_in; k++) {
