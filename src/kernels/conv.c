@@ -5,7 +5,15 @@
  *   forward   y_g   = w_g col_g (+ b)
  *   weights   dw_g += dy_g col_g^T
  *   data      col_g = w_g^T dy_g, then dx_n += col2im(col)
- * A 1x1 stride-1 unpadded convolution uses x_n itself as col and writes dx_n directly. */
+ * A 1x1 stride-1 unpadded convolution uses x_n itself as col and writes dx_n directly.
+ *
+ * The batched path does the same for a chunk of nb images at once: col_cat:(C*R*S, nb*P*Q)
+ * holds the images' column matrices side by side (image i in columns [i*PQ, (i+1)*PQ)),
+ * y_cat:(K, nb*P*Q) likewise, so
+ *   forward   y_cat_g = w_g col_cat_g, then scattered to y:(nb,K,P,Q) (+ b)
+ *   weights   dw_g   += dy_cat_g col_cat_g^T, dy_cat gathered from dy:(nb,K,P,Q)
+ *   data      col_cat_g = w_g^T dy_cat_g, then dx_n += col2im(image n's columns)
+ * For a 1x1 stride-1 unpadded convolution the "im2col" is a plain gather of the planes. */
 #include "kernels/conv.h"
 #include "kernels/im2col.h"
 #include "kernels/winograd.h"
@@ -48,11 +56,50 @@ static size_t dw_floats(const conv2d_shape *s)
     return round16((size_t)s->K * (s->C / s->groups) * s->R * s->S);
 }
 
+/* Batching pays while per-image GEMMs are thin. Measured with tests/bench/bench_conv on
+ * ResNet-18 shapes, 2 threads (docs/performance.md): at P*Q = 4 one GEMM per chunk is 1.6-2.7x
+ * faster than the loop over images, at 16 about even (0.8-1.25x), from 49 up the loop over
+ * images (single-threaded sgemm, im2col hot in cache) wins or ties. */
+#define CONV_BATCH_MAX_PQ 16
+/* Column matrix plus output matrix of one chunk: at most this many floats (8 MiB). */
+#define CONV_BATCH_BUDGET_FLOATS ((size_t)2 << 20)
+
+int conv2d_is_batched(const conv2d_shape *s)
+{
+    if (s->algo == CONV2D_BATCHED) return 1;
+    if (s->algo == CONV2D_PER_IMAGE) return 0;
+    return s->N > 1 && s->P * s->Q <= CONV_BATCH_MAX_PQ;
+}
+
+/* Floats of col_cat plus y_cat per image of a chunk. */
+static size_t batch_floats_per_image(const conv2d_shape *s)
+{
+    return ((size_t)s->C * s->R * s->S + (size_t)s->K) * s->P * s->Q;
+}
+
+int conv2d_chunk_images(const conv2d_shape *s)
+{
+    size_t nb = CONV_BATCH_BUDGET_FLOATS / batch_floats_per_image(s);
+    if (s->chunk > 0 && (size_t)s->chunk < nb) nb = (size_t)s->chunk;
+    if (nb > (size_t)s->N) nb = (size_t)s->N;
+    return nb < 1 ? 1 : (int)nb;
+}
+
+static size_t batch_ws_floats(const conv2d_shape *s)
+{
+    size_t cols = (size_t)conv2d_chunk_images(s) * s->P * s->Q;
+    return round16((size_t)s->C * s->R * s->S * cols) + round16((size_t)s->K * cols);
+}
+
 size_t conv2d_ws_floats(const conv2d_shape *s, int threads)
 {
     if (winograd_applies(s)) return winograd_ws_floats(s, s->winograd, threads);
-    if (threads <= 1) return col_floats(s);
-    return (size_t)threads * (col_floats(s) + dw_floats(s));
+    if (conv2d_is_batched(s)) {
+        /* A smaller batch than planned may be a single image: images in turn then. */
+        size_t nb = batch_ws_floats(s), n1 = col_floats(s);
+        return nb > n1 ? nb : n1;
+    }
+    return threads <= 1 ? col_floats(s) : (size_t)threads * (col_floats(s) + dw_floats(s));
 }
 
 /* Threads for an OpenMP loop over images: 1 means "images in turn, multithreaded sgemm". */
@@ -127,6 +174,128 @@ static void prof_merge(double *prof, double part[][2], int nt)
     }
 }
 
+/* Threads for the copy loops of the batched path (im2col, scatter, gather, col2im over the
+ * images of a chunk): they run between the sgemm calls, never around one. */
+static int copy_threads(const conv2d_shape *s, int threads, int nb)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    if (t > threads) t = threads;
+    /* Forking costs a few microseconds: only for chunks of some size. */
+    size_t work = (size_t)nb * s->C * s->R * s->S * s->P * s->Q;
+    return t > 1 && nb > 1 && work >= 32768 ? t : 1;
+#else
+    (void)s;
+    (void)threads;
+    (void)nb;
+    return 1;
+#endif
+}
+
+/* Image i of a chunk -> its columns of col_cat:(C*R*S, ld), ld = nb*PQ. */
+static void unfold_image(float *restrict col, int ld, const float *restrict x,
+                         const conv2d_shape *s)
+{
+    int PQ = s->P * s->Q;
+    if (conv2d_is_direct(s)) {
+        for (int c = 0; c < s->C; c++)
+            memcpy(col + (size_t)c * ld, x + (size_t)c * PQ, (size_t)PQ * sizeof *col);
+    } else {
+        im2col_ld(col, ld, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+    }
+}
+
+/* x:(N,C,H,W) -> y:(N,K,P,Q), chunks of nb images through one sgemm per group. */
+static void forward_batched(float *restrict y, const float *restrict x, const float *restrict w,
+                            const float *restrict b, float *restrict ws, const conv2d_shape *s,
+                            int threads, double *t)
+{
+    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
+    int nb = conv2d_chunk_images(s);
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * PQ;
+    float *col = ws;
+    float *ycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
+    for (int n0 = 0; n0 < s->N; n0 += nb) {
+        int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
+        (void)nt; /* read by the pragmas only */
+        double t0 = prof_now(t);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int i = 0; i < m; i++)
+            unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
+        prof_add(t, 0, &t0);
+        for (int g = 0; g < G; g++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, ld, CRS, 1.0f,
+                        w + (size_t)g * Kg * CRS, CRS, col + (size_t)g * CRS * ld, ld, 0.0f,
+                        ycat + (size_t)g * Kg * ld, ld);
+        prof_add(t, 1, &t0);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int i = 0; i < m; i++) {
+            float *yi = y + (n0 + i) * ys;
+            for (int k = 0; k < s->K; k++) {
+                const float *src = ycat + (size_t)k * ld + (size_t)i * PQ;
+                float *dst = yi + (size_t)k * PQ, bk = b ? b[k] : 0.0f;
+                for (int j = 0; j < PQ; j++) dst[j] = src[j] + bk;
+            }
+        }
+        prof_add(t, 0, &t0);
+    }
+}
+
+/* dw += dy x (chunked, as forward_batched), and dx += conv^T(dy, w) if dx. */
+static void backward_batched(float *restrict dx, float *restrict dw, const float *restrict dy,
+                             const float *restrict x, const float *restrict w,
+                             float *restrict ws, const conv2d_shape *s, int threads, double *t)
+{
+    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
+    int nb = conv2d_chunk_images(s), direct = conv2d_is_direct(s);
+    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * PQ;
+    float *col = ws;
+    float *dycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
+    for (int n0 = 0; n0 < s->N; n0 += nb) {
+        int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
+        (void)nt; /* read by the pragmas only */
+        double t0 = prof_now(t);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int i = 0; i < m; i++) {
+            unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
+            const float *dyi = dy + (n0 + i) * ys;
+            for (int k = 0; k < s->K; k++)
+                memcpy(dycat + (size_t)k * ld + (size_t)i * PQ, dyi + (size_t)k * PQ,
+                       (size_t)PQ * sizeof *dycat);
+        }
+        prof_add(t, 0, &t0);
+        for (int g = 0; g < G; g++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRS, ld, 1.0f,
+                        dycat + (size_t)g * Kg * ld, ld, col + (size_t)g * CRS * ld, ld, 1.0f,
+                        dw + (size_t)g * Kg * CRS, CRS);
+        if (!dx) {
+            prof_add(t, 1, &t0);
+            continue;
+        }
+        for (int g = 0; g < G; g++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, ld, Kg, 1.0f,
+                        w + (size_t)g * Kg * CRS, CRS, dycat + (size_t)g * Kg * ld, ld, 0.0f,
+                        col + (size_t)g * CRS * ld, ld);
+        prof_add(t, 1, &t0);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (int i = 0; i < m; i++) {
+            float *dxi = dx + (n0 + i) * xs;
+            const float *ci = col + (size_t)i * PQ;
+            if (direct) {
+                for (int c = 0; c < s->C; c++) {
+                    const float *src = ci + (size_t)c * ld;
+                    float *dst = dxi + (size_t)c * PQ;
+                    for (int j = 0; j < PQ; j++) dst[j] += src[j];
+                }
+            } else {
+                col2im_ld(dxi, ci, ld, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P,
+                          s->Q);
+            }
+        }
+        prof_add(t, 0, &t0);
+    }
+}
+
 void conv2d_forward(float *restrict y, const float *restrict x, const float *restrict w,
                     const float *restrict b, float *restrict ws, const conv2d_shape *s,
                     int threads)
@@ -143,6 +312,10 @@ void conv2d_forward_prof(float *restrict y, const float *restrict x, const float
         return;
     }
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
+    if (conv2d_is_batched(s)) {
+        forward_batched(y, x, w, b, ws, s, threads, prof);
+        return;
+    }
     int nt = loop_threads(s, threads);
     if (nt == 1) {
         for (int n = 0; n < s->N; n++) forward_image(y + n * ys, x + n * xs, w, b, ws, s, prof);
@@ -224,6 +397,10 @@ void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restric
             }
             db[k] += acc;
         }
+    }
+    if (conv2d_is_batched(s)) {
+        backward_batched(dx, dw, dy, x, w, ws, s, threads, prof);
+        return;
     }
     if (nt == 1) {
         for (int n = 0; n < s->N; n++)

@@ -10,12 +10,19 @@
  * matrix). With more than one thread and at least as many images as threads, an OpenMP loop
  * runs over the images (single-threaded sgemm inside, per-thread workspace and weight-gradient
  * partials summed in thread order); otherwise the images go one after the other through
- * multithreaded sgemm. Either way a run repeats bit for bit for a given thread count.
+ * multithreaded sgemm. Small feature maps (few output pixels per image, so per-image GEMMs
+ * are thin) take the batched path instead: chunks of images are unfolded side by side into one
+ * column matrix, one multithreaded sgemm per chunk and group, and the (K, nb*P*Q) result is
+ * scattered to NCHW (backward gathers dy the same way). The chunk size comes from a bounded
+ * workspace. Either way a run repeats bit for bit for a given thread count.
  * The _ref twins are plain loops, for the tests. */
 #ifndef GN_KERNELS_CONV_H
 #define GN_KERNELS_CONV_H
 
 #include <stddef.h>
+
+/* Which path the fast kernels take; CONV2D_AUTO chooses by shape (see conv2d_is_batched). */
+enum { CONV2D_AUTO = 0, CONV2D_PER_IMAGE = 1, CONV2D_BATCHED = 2 };
 
 typedef struct conv2d_shape {
     int N, C, H, W;
@@ -25,6 +32,9 @@ typedef struct conv2d_shape {
     /* Algorithm: 0 im2col + sgemm; 2 or 4 Winograd F(2x2,3x3) or F(4x4,3x3) (winograd.h)
      * where the shape qualifies (3x3, stride 1, groups 1, pad <= 2), else im2col. */
     int winograd;
+    /* Overrides for tests and measurements; 0 (the default) means automatic. algo: a
+     * CONV2D_* value; chunk: at most this many images per batched chunk. */
+    int algo, chunk;
 } conv2d_shape;
 
 /* Fills P and Q from the others; returns 0, or -1 when the shape is invalid (empty output,
@@ -32,6 +42,10 @@ typedef struct conv2d_shape {
 int conv2d_shape_finish(conv2d_shape *s);
 /* 1x1, stride 1, no padding: no im2col needed. */
 int conv2d_is_direct(const conv2d_shape *s);
+/* 1 when the fast kernels take the batched path for this shape. */
+int conv2d_is_batched(const conv2d_shape *s);
+/* Images per chunk on the batched path (1..N). */
+int conv2d_chunk_images(const conv2d_shape *s);
 /* Scratch the fast kernels need for up to `threads` threads (floats). */
 size_t conv2d_ws_floats(const conv2d_shape *s, int threads);
 

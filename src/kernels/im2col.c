@@ -18,11 +18,23 @@ static inline void valid_range(int s, int stride, int pad, int W, int Q, int *q0
 void im2col(float *restrict col, const float *restrict x, int C, int H, int W, int R, int S,
             int stride, int pad, int P, int Q)
 {
+    im2col_ld(col, P * Q, x, C, H, W, R, S, stride, pad, P, Q);
+}
+
+void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, int R, int S,
+            int stride, int pad, int P, int Q)
+{
+    col2im_ld(dx, col, P * Q, C, H, W, R, S, stride, pad, P, Q);
+}
+
+void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int H, int W, int R,
+               int S, int stride, int pad, int P, int Q)
+{
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * H * W;
         for (int r = 0; r < R; r++)
             for (int s = 0; s < S; s++) {
-                float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+                float *row = col + ((size_t)(c * R + r) * S + s) * ld;
                 int q0, q1;
                 valid_range(s, stride, pad, W, Q, &q0, &q1);
                 for (int p = 0; p < P; p++) {
@@ -45,14 +57,14 @@ void im2col(float *restrict col, const float *restrict x, int C, int H, int W, i
     }
 }
 
-void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, int R, int S,
-            int stride, int pad, int P, int Q)
+void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
+               int S, int stride, int pad, int P, int Q)
 {
     for (int c = 0; c < C; c++) {
         float *dxc = dx + (size_t)c * H * W;
         for (int r = 0; r < R; r++)
             for (int s = 0; s < S; s++) {
-                const float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+                const float *row = col + ((size_t)(c * R + r) * S + s) * ld;
                 int q0, q1;
                 valid_range(s, stride, pad, W, Q, &q0, &q1);
                 if (q0 >= q1) continue;

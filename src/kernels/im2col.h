@@ -16,4 +16,12 @@ void im2col(float *restrict col, const float *restrict x, int C, int H, int W, i
 void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, int R, int S,
             int stride, int pad, int P, int Q);
 
+/* The same with a row stride: row i of the column matrix starts at col + i*ld (ld >= P*Q), so
+ * several images can be unfolded side by side into one (C*R*S, nb*P*Q) matrix; the entries
+ * between P*Q and ld of each row are not touched. */
+void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int H, int W, int R,
+               int S, int stride, int pad, int P, int Q);
+void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
+               int S, int stride, int pad, int P, int Q);
+
 #endif

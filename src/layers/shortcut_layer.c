@@ -111,13 +111,19 @@ static void shortcut_backward(gn_layer *l, const gn_ctx *ctx)
     int n = ctx->batch;
     act_backward(l->dy, l->y, (size_t)n * da, sc->act);
     const float *dy = l->dy;
-    /* dx[0] and dx[1] may be the same buffer (from=-1): two separate passes. */
+    size_t total = (size_t)n * da;
+    int same = da == db && a.c == b.c && a.h == b.h;
+    /* dx[0] and dx[1] may be the same buffer (from=-1): two separate passes, each parallel
+     * over disjoint elements (or images). */
     if (l->dx[0]) {
         float *dx0 = l->dx[0];
-        if (sc->alpha == 1.0f) {
-            for (size_t i = 0; i < (size_t)n * da; i++) dx0[i] += dy[i];
-        } else if (da == db && a.c == b.c && a.h == b.h) {
-            for (size_t i = 0; i < (size_t)n * da; i++) dx0[i] += sc->alpha * dy[i];
+        float al = sc->alpha;
+        if (al == 1.0f) {
+#pragma omp parallel for simd schedule(static) if (total > 65536)
+            for (size_t i = 0; i < total; i++) dx0[i] += dy[i];
+        } else if (same) {
+#pragma omp parallel for simd schedule(static) if (total > 65536)
+            for (size_t i = 0; i < total; i++) dx0[i] += al * dy[i];
         } else {
             /* alpha applies to mapped positions only: add dy everywhere, then the rest. */
             for (size_t i = 0; i < (size_t)n * da; i++) dx0[i] += dy[i];
@@ -130,8 +136,14 @@ static void shortcut_backward(gn_layer *l, const gn_ctx *ctx)
                         }
         }
     }
-    if (l->dx[1]) {
+    if (l->dx[1] && same) {
         float *dx1 = l->dx[1];
+        float be = sc->beta;
+#pragma omp parallel for simd schedule(static) if (total > 65536)
+        for (size_t i = 0; i < total; i++) dx1[i] += be * dy[i];
+    } else if (l->dx[1]) {
+        float *dx1 = l->dx[1];
+#pragma omp parallel for schedule(static) if (total > 65536)
         for (int m = 0; m < n; m++)
             for (int k = 0; k < sc->minc; k++)
                 for (int j = 0; j < sc->minh; j++)

@@ -1,7 +1,8 @@
 /* The fast convolution kernels against their naive twins (conv2d_forward_ref,
  * conv2d_backward_ref), checkasm style: awkward and random shapes, both parallel strategies,
  * guard values around every output buffer, backward accumulating onto non-zero values, and a
- * second identical call giving bit-identical results. */
+ * second identical call giving bit-identical results. Both the per-image path and the batched
+ * path (chunks of images through one GEMM, partial last chunks included) are forced in turn. */
 #include "kernel_util.h"
 #include "core/rng.h"
 #include "core/util.h"
@@ -16,9 +17,10 @@ static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx,
 {
     char name[160];
     snprintf(name, sizeof name,
-             "N%d C%d %dx%d K%d %dx%d stride %d pad %d groups %d, %d threads, bias %d dx %d",
+             "N%d C%d %dx%d K%d %dx%d stride %d pad %d groups %d, %d threads, bias %d dx %d, "
+             "algo %d chunk %d",
              s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.groups, threads, with_bias,
-             with_dx);
+             with_dx, s.algo, s.chunk);
     if (conv2d_shape_finish(&s)) {
         CHECK_MSG(0, "%s: invalid shape", name);
         return;
@@ -114,12 +116,28 @@ int main(void)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         const int *f = fixed[i];
         conv2d_shape s = {.N = f[0], .C = f[1], .H = f[2], .W = f[3], .K = f[4], .R = f[5],
-                          .S = f[6], .stride = f[7], .pad = f[8], .groups = f[9]};
+                          .S = f[6], .stride = f[7], .pad = f[8], .groups = f[9],
+                          .algo = CONV2D_PER_IMAGE};
         check_shape(s, 1, (int)(i % 2), 1, &r);
         check_shape(s, maxt, (int)(i % 2), 1, &r);
         check_shape(s, tcount[2], 1, 0, &r);
         /* One image: with several threads this takes the multithreaded-sgemm path. */
         s.N = 1;
+        check_shape(s, maxt, 1, 1, &r);
+        /* Batched: 1, 3 and 7 images in chunks of 2 or 3 (partial last chunks) or as many as
+         * the workspace budget allows. */
+        static const int batches[] = {1, 3, 7}, chunks[] = {0, 2, 3};
+        s.algo = CONV2D_BATCHED;
+        for (int bi = 0; bi < 3; bi++)
+            for (int ci = 0; ci < 3; ci++) {
+                s.N = batches[bi];
+                s.chunk = chunks[ci];
+                check_shape(s, tcount[(bi + ci) % 3], (int)((i + ci) % 2), bi != 1, &r);
+            }
+        /* Automatic choice (small maps: batched). */
+        s.algo = CONV2D_AUTO;
+        s.chunk = 0;
+        s.N = 4;
         check_shape(s, maxt, 1, 1, &r);
     }
     /* Random awkward shapes. */
@@ -135,10 +153,23 @@ int main(void)
         s.H = s.R + (int)gn_rng_below(&r, 9);
         s.W = s.R + (int)gn_rng_below(&r, 9);
         s.N = 1 + (int)gn_rng_below(&r, 4);
+        s.algo = (int)gn_rng_below(&r, 3);
+        s.chunk = (int)gn_rng_below(&r, 3);
         check_shape(s, tcount[gn_rng_below(&r, 3)], (int)gn_rng_below(&r, 2),
                     (int)(gn_rng_below(&r, 4) != 0), &r);
     }
     /* conv2d_shape_finish refuses what cannot work. */
+    /* The chunk size stays within the batch and the workspace budget. */
+    conv2d_shape big = {.N = 128, .C = 512, .H = 4, .W = 4, .K = 512, .R = 3, .S = 3,
+                        .stride = 2, .pad = 1, .groups = 1};
+    CHECK(conv2d_shape_finish(&big) == 0 && conv2d_is_batched(&big));
+    int nbig = conv2d_chunk_images(&big);
+    CHECK(nbig >= 1 && nbig < 128);
+    CHECK(conv2d_ws_floats(&big, 2) <= ((size_t)2 << 20) + 64);
+    big.chunk = 5;
+    CHECK(conv2d_chunk_images(&big) == 5);
+    big.N = 3;
+    CHECK(conv2d_chunk_images(&big) == 3);
     conv2d_shape bad = {.N = 1, .C = 3, .H = 4, .W = 4, .K = 4, .R = 3, .S = 3, .stride = 1,
                         .pad = 0, .groups = 2};
     CHECK(conv2d_shape_finish(&bad) != 0);
