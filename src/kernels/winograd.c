@@ -270,6 +270,15 @@ int winograd_applies(const conv2d_shape *s)
            s->stride == 1 && s->groups == 1 && s->pad >= 0 && s->pad <= 2;
 }
 
+int winograd_auto(const conv2d_shape *s)
+{
+    conv2d_shape f = *s;
+    f.winograd = 4;
+    return winograd_applies(&f) && s->P >= WINOGRAD_AUTO_MIN_MAP && s->Q >= WINOGRAD_AUTO_MIN_MAP
+               ? 4
+               : 0;
+}
+
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 {
     wino_plan p = make_plan(s, m, threads);
