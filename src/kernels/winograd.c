@@ -14,9 +14,14 @@
  * with its transpose for the backward passes; a 2-D transform F X F^T applies the 1-D one to
  * the columns, then to the rows.
  *
- * Workspace: U (alpha^2,K,C) shared by the threads, then per thread a slice holding
- * V (alpha^2,C,T), M (alpha^2,K,T) and dU (alpha^2,K,C), T = tiles in a chunk (T contiguous:
- * the layout the GEMMs want). In backward-data, dV overwrites V. */
+ * Workspace: `slices` arrays of alpha^2 K C floats, then per thread a slice holding
+ * V (alpha^2,C,T) and M (alpha^2,K,T), T = tiles in a chunk (T contiguous: the layout the GEMMs
+ * want). The first alpha^2 K C array is U (shared by the threads); backward first runs the data
+ * pass over all chunks (dV overwrites V), then the weight pass, where U is no longer needed and
+ * its space holds thread 0's dU, the others thread t's dU partial. So the transformed weights
+ * and their gradients never both take space for the same thread: ResNet-18's largest shapes cost
+ * one alpha^2 K C array less per layer than with U beside every dU. The price is computing
+ * Mbar = A dy A^T twice (once per pass), one of the cheaper transforms. */
 #include "kernels/winograd.h"
 #include "core/util.h"
 
@@ -212,7 +217,7 @@ typedef struct wino_plan {
     int ipc, nchunks;   /* images per chunk, chunks */
     int nt;             /* threads in the loop over chunks; 1: chunks in turn */
     int slices;         /* per-thread slices the workspace holds */
-    size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, one slice */
+    size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, V plus M */
 } wino_plan;
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -246,7 +251,7 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
     size_t tmax = (size_t)cap * p.tpi;
     p.u = round16((size_t)p.aa * s->K * s->C);
     p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
-    p.slice = 2 * p.vm + p.u;
+    p.slice = 2 * p.vm;
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
@@ -282,7 +287,7 @@ int winograd_auto(const conv2d_shape *s)
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 {
     wino_plan p = make_plan(s, m, threads);
-    return p.u + (size_t)p.slices * p.slice;
+    return (size_t)p.slices * (p.u + p.slice);
 }
 
 /* ---- blocks of WB tiles of one plane ----
@@ -699,11 +704,29 @@ static void forward_chunk(float *restrict y, const float *restrict x, const floa
     clock_lap(&ck, 0);
 }
 
-/* dU += Mbar V^T and (dx non-NULL) dx += B (U^T Mbar) B^T for nb images; sl: one slice */
-static void backward_chunk(float *restrict dx, float *restrict dU, const float *restrict dy,
-                           const float *restrict x, const float *restrict U, int nb,
-                           float *restrict sl, const conv2d_shape *s, const wino_plan *p,
-                           int threads, double *t)
+/* dx += B (U^T Mbar) B^T for nb images; sl: one slice */
+static void data_chunk(float *restrict dx, const float *restrict dy, const float *restrict U,
+                       int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                       int threads, double *t)
+{
+    wino_clock ck = clock_start(t);
+    int T = nb * p->tpi, K = s->K, C = s->C;
+    float *V = sl, *M = sl + p->vm;
+    output_grad(M, dy, nb, s, p, threads);
+    clock_lap(&ck, 0);
+    for (int xi = 0; xi < p->aa; xi++) /* dV over V */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
+                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
+                    V + (size_t)xi * C * T, T);
+    clock_lap(&ck, 1);
+    input_grad(dx, V, nb, s, p, threads);
+    clock_lap(&ck, 0);
+}
+
+/* dU += Mbar V^T for nb images; sl: one slice */
+static void weight_chunk(float *restrict dU, const float *restrict dy, const float *restrict x,
+                         int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                         int threads, double *t)
 {
     wino_clock ck = clock_start(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
@@ -716,14 +739,6 @@ static void backward_chunk(float *restrict dx, float *restrict dU, const float *
                     M + (size_t)xi * K * T, T, V + (size_t)xi * C * T, T, 1.0f,
                     dU + (size_t)xi * K * C, C);
     clock_lap(&ck, 1);
-    if (!dx) return;
-    for (int xi = 0; xi < p->aa; xi++) /* dV over V */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
-                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
-                    V + (size_t)xi * C * T, T);
-    clock_lap(&ck, 1);
-    input_grad(dx, V, nb, s, p, threads);
-    clock_lap(&ck, 0);
 }
 
 void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
@@ -733,7 +748,7 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    float *U = ws, *sl = ws + p.u;
+    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
     wino_clock ck = clock_start(prof);
     weight_tiles(U, w, s, &p, threads);
     clock_lap(&ck, 0);
@@ -779,44 +794,61 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    size_t nu = (size_t)p.aa * s->K * s->C, du_off = 2 * p.vm;
-    float *U = ws, *sl = ws + p.u;
+    size_t nu = (size_t)p.aa * s->K * s->C;
+    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
+    double part[WINO_MAX_THREADS][2] = {{0}};
     wino_clock ck = clock_start(prof);
     if (db) bias_grad(db, dy, s, threads);
-    if (dx) weight_tiles(U, w, s, &p, threads);
     clock_lap(&ck, 0);
+    if (dx) { /* the data pass, with U */
+        ck = clock_start(prof);
+        weight_tiles(U, w, s, &p, threads);
+        clock_lap(&ck, 0);
+        if (p.nt == 1) {
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl, s, &p, threads, prof);
+            }
+        } else {
+#pragma omp parallel for schedule(static) num_threads(p.nt)
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int id = thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s, &p,
+                           1, prof ? part[id] : NULL);
+            }
+        }
+    }
+    /* The weight pass: thread t's dU (partial) at ws + t*u, U's space for thread 0. */
     if (p.nt == 1) {
-        memset(sl + du_off, 0, nu * sizeof(float));
+        memset(ws, 0, nu * sizeof(float));
         for (int ch = 0; ch < p.nchunks; ch++) {
             int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-            backward_chunk(dx ? dx + n0 * xs : NULL, sl + du_off, dy + n0 * ys, x + n0 * xs, U,
-                           nb, sl, s, &p, threads, prof);
+            weight_chunk(ws, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
         }
     } else {
-        double part[WINO_MAX_THREADS][2] = {{0}};
 #pragma omp parallel num_threads(p.nt)
         {
             int id = thread_id();
-            float *mine = sl + (size_t)id * p.slice;
-            memset(mine + du_off, 0, nu * sizeof(float));
+            float *mine = ws + (size_t)id * p.u;
+            memset(mine, 0, nu * sizeof(float));
 #pragma omp for schedule(static)
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                backward_chunk(dx ? dx + n0 * xs : NULL, mine + du_off, dy + n0 * ys,
-                               x + n0 * xs, U, nb, mine, s, &p, 1, prof ? part[id] : NULL);
+                weight_chunk(mine, dy + n0 * ys, x + n0 * xs, nb, sl + (size_t)id * p.slice, s,
+                             &p, 1, prof ? part[id] : NULL);
             }
             /* After the barrier every partial is complete: sum them in thread order into
              * thread 0's. */
 #pragma omp for schedule(static)
             for (size_t i = 0; i < nu; i++) {
                 float acc = 0;
-                for (int t = 0; t < p.nt; t++) acc += sl[(size_t)t * p.slice + du_off + i];
-                sl[du_off + i] = acc;
+                for (int t = 0; t < p.nt; t++) acc += ws[(size_t)t * p.u + i];
+                ws[i] = acc;
             }
         }
         prof_average(prof, part, p.nt);
     }
     ck = clock_start(prof);
-    weight_grad(dw, sl + du_off, s, &p, threads);
+    weight_grad(dw, ws, s, &p, threads);
     clock_lap(&ck, 0);
 }
