@@ -14,9 +14,14 @@
  * with its transpose for the backward passes; a 2-D transform F X F^T applies the 1-D one to
  * the columns, then to the rows.
  *
- * Workspace: U (alpha^2,K,C) shared by the threads, then per thread a slice holding
- * V (alpha^2,C,T), M (alpha^2,K,T) and dU (alpha^2,K,C), T = tiles in a chunk (T contiguous:
- * the layout the GEMMs want). In backward-data, dV overwrites V. */
+ * Workspace: `slices` arrays of alpha^2 K C floats, then per thread a slice holding
+ * V (alpha^2,C,T) and M (alpha^2,K,T), T = tiles in a chunk (T contiguous: the layout the GEMMs
+ * want). The first alpha^2 K C array is U (shared by the threads); backward first runs the data
+ * pass over all chunks (dV overwrites V), then the weight pass, where U is no longer needed and
+ * its space holds thread 0's dU, the others thread t's dU partial. So the transformed weights
+ * and their gradients never both take space for the same thread: ResNet-18's largest shapes cost
+ * one alpha^2 K C array less per layer than with U beside every dU. The price is computing
+ * Mbar = A dy A^T twice (once per pass), one of the cheaper transforms. */
 #include "kernels/winograd.h"
 #include "core/util.h"
 
@@ -37,7 +42,7 @@
 /* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
 
 /* B^T, 4 -> 4 */
-static inline void bt_2(float *restrict o, int os, const float *restrict d, int is)
+static inline void bt_2(float *restrict o, size_t os, const float *restrict d, size_t is)
 {
     float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is];
     o[0] = d0 - d2;
@@ -47,7 +52,7 @@ static inline void bt_2(float *restrict o, int os, const float *restrict d, int 
 }
 
 /* B, 4 -> 4 */
-static inline void b_2(float *restrict o, int os, const float *restrict v, int is)
+static inline void b_2(float *restrict o, size_t os, const float *restrict v, size_t is)
 {
     float v0 = v[0], v1 = v[is], v2 = v[2 * is], v3 = v[3 * is];
     o[0] = v0;
@@ -57,7 +62,7 @@ static inline void b_2(float *restrict o, int os, const float *restrict v, int i
 }
 
 /* A^T, 4 -> 2 */
-static inline void at_2(float *restrict o, int os, const float *restrict m, int is)
+static inline void at_2(float *restrict o, size_t os, const float *restrict m, size_t is)
 {
     float m1 = m[is], m2 = m[2 * is];
     o[0] = m[0] + m1 + m2;
@@ -65,7 +70,7 @@ static inline void at_2(float *restrict o, int os, const float *restrict m, int 
 }
 
 /* A, 2 -> 4 */
-static inline void a_2(float *restrict o, int os, const float *restrict y, int is)
+static inline void a_2(float *restrict o, size_t os, const float *restrict y, size_t is)
 {
     float y0 = y[0], y1 = y[is];
     o[0] = y0;
@@ -75,7 +80,7 @@ static inline void a_2(float *restrict o, int os, const float *restrict y, int i
 }
 
 /* G, 3 -> 4 */
-static inline void g_2(float *restrict o, int os, const float *restrict g, int is)
+static inline void g_2(float *restrict o, size_t os, const float *restrict g, size_t is)
 {
     float g0 = g[0], g1 = g[is], g2 = g[2 * is], h = 0.5f * (g0 + g2);
     o[0] = g0;
@@ -85,7 +90,7 @@ static inline void g_2(float *restrict o, int os, const float *restrict g, int i
 }
 
 /* G^T, 4 -> 3 */
-static inline void gt_2(float *restrict o, int os, const float *restrict u, int is)
+static inline void gt_2(float *restrict o, size_t os, const float *restrict u, size_t is)
 {
     float u1 = u[is], u2 = u[2 * is], h = 0.5f * (u1 + u2);
     o[0] = u[0] + h;
@@ -94,7 +99,7 @@ static inline void gt_2(float *restrict o, int os, const float *restrict u, int 
 }
 
 /* B^T, 6 -> 6 */
-static inline void bt_4(float *restrict o, int os, const float *restrict d, int is)
+static inline void bt_4(float *restrict o, size_t os, const float *restrict d, size_t is)
 {
     float d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is],
           d5 = d[5 * is];
@@ -108,7 +113,7 @@ static inline void bt_4(float *restrict o, int os, const float *restrict d, int 
 }
 
 /* B, 6 -> 6 */
-static inline void b_4(float *restrict o, int os, const float *restrict v, int is)
+static inline void b_4(float *restrict o, size_t os, const float *restrict v, size_t is)
 {
     float v0 = v[0], v1 = v[is], v2 = v[2 * is], v3 = v[3 * is], v4 = v[4 * is],
           v5 = v[5 * is];
@@ -122,7 +127,7 @@ static inline void b_4(float *restrict o, int os, const float *restrict v, int i
 }
 
 /* A^T, 6 -> 4 */
-static inline void at_4(float *restrict o, int os, const float *restrict m, int is)
+static inline void at_4(float *restrict o, size_t os, const float *restrict m, size_t is)
 {
     float s12 = m[is] + m[2 * is], d12 = m[is] - m[2 * is];
     float s34 = m[3 * is] + m[4 * is], d34 = m[3 * is] - m[4 * is];
@@ -133,7 +138,7 @@ static inline void at_4(float *restrict o, int os, const float *restrict m, int 
 }
 
 /* A, 4 -> 6 */
-static inline void a_4(float *restrict o, int os, const float *restrict y, int is)
+static inline void a_4(float *restrict o, size_t os, const float *restrict y, size_t is)
 {
     float y0 = y[0], y1 = y[is], y2 = y[2 * is], y3 = y[3 * is];
     float e1 = y0 + y2, f1 = y1 + y3, e2 = y0 + 4.0f * y2, f2 = 2.0f * y1 + 8.0f * y3;
@@ -146,7 +151,7 @@ static inline void a_4(float *restrict o, int os, const float *restrict y, int i
 }
 
 /* G, 3 -> 6 (multiplying by rounded reciprocals: no divisions in the loop) */
-static inline void g_4(float *restrict o, int os, const float *restrict g, int is)
+static inline void g_4(float *restrict o, size_t os, const float *restrict g, size_t is)
 {
     const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
     float g0 = g[0], g1 = g[is], g2 = g[2 * is];
@@ -160,7 +165,7 @@ static inline void g_4(float *restrict o, int os, const float *restrict g, int i
 }
 
 /* G^T, 6 -> 3 */
-static inline void gt_4(float *restrict o, int os, const float *restrict u, int is)
+static inline void gt_4(float *restrict o, size_t os, const float *restrict u, size_t is)
 {
     const float r6 = 1.0f / 6.0f, r12 = 1.0f / 12.0f, r24 = 1.0f / 24.0f;
     float u1 = u[is], u2 = u[2 * is], u3 = u[3 * is], u4 = u[4 * is];
@@ -170,14 +175,25 @@ static inline void gt_4(float *restrict o, int os, const float *restrict u, int 
     o[2 * os] = (s34 - s12) * r6 + u[5 * is];
 }
 
-/* ---- 2-D transforms Y:(nout,nout) = F X:(nin,nin) F^T ---- */
+/* ---- 2-D transforms of WB tiles at once ----
+ * Y:(nout,nout) = F X:(nin,nin) F^T for each of WB lanes: position q of X is the row of WB floats
+ * at x + q*xs, position q of Y goes to y + q*ys. Each 1-D transform runs on whole rows (l
+ * innermost, contiguous), so the compiler turns it into vector code; every lane does exactly the
+ * scalar operations of one tile, in the same order: columns first, then rows. */
+
+#define WB 16 /* tiles (or (k,c) pairs) transformed together: two AVX or four SSE vectors */
 
 #define WINO_2D(name, f, nin, nout)                                                       \
-    static void name(float *restrict y, const float *restrict x)                          \
+    static inline void name(float *restrict y, size_t ys, const float *restrict x,        \
+                            size_t xs)                                                    \
     {                                                                                     \
-        float t[(nout) * (nin)];                                                          \
-        for (int j = 0; j < (nin); j++) f(t + j, (nin), x + j, (nin));                    \
-        for (int i = 0; i < (nout); i++) f(y + i * (nout), 1, t + i * (nin), 1);          \
+        float t[(nout) * (nin) * WB];                                                     \
+        for (int j = 0; j < (nin); j++)                                                   \
+            for (int l = 0; l < WB; l++)                                                  \
+                f(t + j * WB + l, (nin) * WB, x + j * xs + l, (nin) * xs);                \
+        for (int i = 0; i < (nout); i++)                                                  \
+            for (int l = 0; l < WB; l++)                                                  \
+                f(y + i * (nout) * ys + l, ys, t + i * (nin) * WB + l, WB);               \
     }
 
 WINO_2D(bt2d_2, bt_2, 4, 4)
@@ -193,8 +209,6 @@ WINO_2D(a2d_4, a_4, 4, 6)
 WINO_2D(g2d_4, g_4, 3, 6)
 WINO_2D(gt2d_4, gt_4, 6, 3)
 
-typedef void (*wino_2d)(float *restrict y, const float *restrict x);
-
 /* ---- the plan: tiles, chunks, threads, workspace ---- */
 
 typedef struct wino_plan {
@@ -203,8 +217,7 @@ typedef struct wino_plan {
     int ipc, nchunks;   /* images per chunk, chunks */
     int nt;             /* threads in the loop over chunks; 1: chunks in turn */
     int slices;         /* per-thread slices the workspace holds */
-    size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, one slice */
-    wino_2d in, in_t, out, out_t, wt, wt_t; /* B^T.B, B.B^T, A^T.A, A.A^T, G.G^T, G^T.G */
+    size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, V plus M */
 } wino_plan;
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -238,7 +251,7 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
     size_t tmax = (size_t)cap * p.tpi;
     p.u = round16((size_t)p.aa * s->K * s->C);
     p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
-    p.slice = 2 * p.vm + p.u;
+    p.slice = 2 * p.vm;
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
@@ -253,13 +266,6 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
         p.ipc = (s->N + nch - 1) / nch;
     }
     p.nchunks = (s->N + p.ipc - 1) / p.ipc;
-    int two = m == 2;
-    p.in = two ? bt2d_2 : bt2d_4;
-    p.in_t = two ? b2d_2 : b2d_4;
-    p.out = two ? at2d_2 : at2d_4;
-    p.out_t = two ? a2d_2 : a2d_4;
-    p.wt = two ? g2d_2 : g2d_4;
-    p.wt_t = two ? gt2d_2 : gt2d_4;
     return p;
 }
 
@@ -269,51 +275,233 @@ int winograd_applies(const conv2d_shape *s)
            s->stride == 1 && s->groups == 1 && s->pad >= 0 && s->pad <= 2;
 }
 
+int winograd_auto(const conv2d_shape *s)
+{
+    conv2d_shape f = *s;
+    f.winograd = 4;
+    return winograd_applies(&f) && s->P >= WINOGRAD_AUTO_MIN_MAP && s->Q >= WINOGRAD_AUTO_MIN_MAP
+               ? 4
+               : 0;
+}
+
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 {
     wino_plan p = make_plan(s, m, threads);
-    return p.u + (size_t)p.slices * p.slice;
+    return (size_t)p.slices * (p.u + p.slice);
 }
 
-/* ---- patches and tiles of one plane ---- */
+/* ---- blocks of WB tiles of one plane ----
+ * Tile j of a plane is (j / tW, j % tW); a block is tiles j0 .. j0+jn-1 (jn <= WB), lane l
+ * holding tile j0 + l. Lanes past jn are zero and never stored. Each block function is written
+ * once for a constant m (always inlined into a per-m copy below), so the transforms in the inner
+ * loops are straight-line code, with no function pointers. */
 
-/* d:(a,a) = plane:(H,W) at rows h0.., columns w0.., zero outside */
-static void load_patch(float *restrict d, const float *restrict plane, int H, int W, int h0,
-                       int w0, int a)
+#if defined(__GNUC__)
+#define WINO_INLINE static inline __attribute__((always_inline))
+#else
+#define WINO_INLINE static inline
+#endif
+
+/* x plane:(H,W) -> o rows q*os, q < a^2: B^T d B of the block's patches */
+WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict plane,
+                             const conv2d_shape *s, int tW, int j0, int jn, const int m)
 {
-    if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
-        for (int i = 0; i < a; i++)
-            for (int j = 0; j < a; j++) d[i * a + j] = plane[(size_t)(h0 + i) * W + w0 + j];
-        return;
-    }
-    for (int i = 0; i < a; i++)
-        for (int j = 0; j < a; j++) {
-            int h = h0 + i, w = w0 + j;
-            d[i * a + j] = h >= 0 && h < H && w >= 0 && w < W ? plane[(size_t)h * W + w] : 0.0f;
+    const int a = m + 2, H = s->H, W = s->W;
+    float d[36 * WB];
+    int ti = j0 / tW, tj = j0 % tW;
+    for (int l = 0; l < WB; l++) {
+        int h0 = ti * m - s->pad, w0 = tj * m - s->pad;
+        if (l >= jn) {
+            for (int q = 0; q < a * a; q++) d[q * WB + l] = 0.0f;
+        } else if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
+            const float *src = plane + (size_t)h0 * W + w0;
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++) d[(i * a + j) * WB + l] = src[(size_t)i * W + j];
+        } else {
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++) {
+                    int h = h0 + i, w = w0 + j;
+                    d[(i * a + j) * WB + l] =
+                        h >= 0 && h < H && w >= 0 && w < W ? plane[(size_t)h * W + w] : 0.0f;
+                }
         }
+        if (++tj == tW) tj = 0, ti++;
+    }
+    if (m == 2)
+        bt2d_2(o, os, d, WB);
+    else
+        bt2d_4(o, os, d, WB);
 }
 
-/* plane:(H,W) at rows h0.., columns w0.. += d:(a,a), where inside (the adjoint of load_patch) */
-static void add_patch(float *restrict plane, const float *restrict d, int H, int W, int h0,
-                      int w0, int a)
+/* dx plane:(H,W) += overlap-add of B dV B^T, dV rows q*vs (tiles in order: overlaps add up as
+ * in the scalar loop) */
+WINO_INLINE void input_grad_block(float *restrict plane, const float *restrict v, size_t vs,
+                                  const conv2d_shape *s, int tW, int j0, int jn, const int m)
 {
-    for (int i = 0; i < a; i++) {
-        int h = h0 + i;
-        if (h < 0 || h >= H) continue;
-        for (int j = 0; j < a; j++) {
-            int w = w0 + j;
-            if (w >= 0 && w < W) plane[(size_t)h * W + w] += d[i * a + j];
+    const int a = m + 2, H = s->H, W = s->W;
+    float d[36 * WB];
+    if (m == 2)
+        b2d_2(d, WB, v, vs);
+    else
+        b2d_4(d, WB, v, vs);
+    int ti = j0 / tW, tj = j0 % tW;
+    for (int l = 0; l < jn; l++) {
+        int h0 = ti * m - s->pad, w0 = tj * m - s->pad;
+        if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
+            float *dst = plane + (size_t)h0 * W + w0;
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++) dst[(size_t)i * W + j] += d[(i * a + j) * WB + l];
+        } else {
+            for (int i = 0; i < a; i++) {
+                int h = h0 + i;
+                if (h < 0 || h >= H) continue;
+                for (int j = 0; j < a; j++) {
+                    int w = w0 + j;
+                    if (w >= 0 && w < W) plane[(size_t)h * W + w] += d[(i * a + j) * WB + l];
+                }
+            }
         }
+        if (++tj == tW) tj = 0, ti++;
     }
 }
 
-/* ---- transforms of a chunk: loops over planes, `threads` OpenMP threads ---- */
+/* M rows q*ms -> y plane:(P,Q) = A^T M A + bias, outputs past the edge dropped */
+WINO_INLINE void output_block(float *restrict plane, const float *restrict mk, size_t ms,
+                              float bias, const conv2d_shape *s, int tW, int j0, int jn,
+                              const int m)
+{
+    const int P = s->P, Q = s->Q;
+    float yt[16 * WB];
+    if (m == 2)
+        at2d_2(yt, WB, mk, ms);
+    else
+        at2d_4(yt, WB, mk, ms);
+    int ti = j0 / tW, tj = j0 % tW;
+    for (int l = 0; l < jn; l++) {
+        int h0 = ti * m, w0 = tj * m;
+        int hn = GN_MIN(m, P - h0), wn = GN_MIN(m, Q - w0);
+        float *dst = plane + (size_t)h0 * Q + w0;
+        if (hn == m && wn == m) {
+            for (int r = 0; r < m; r++)
+                for (int q = 0; q < m; q++) dst[(size_t)r * Q + q] = yt[(r * m + q) * WB + l] + bias;
+        } else {
+            for (int r = 0; r < hn; r++)
+                for (int q = 0; q < wn; q++) dst[(size_t)r * Q + q] = yt[(r * m + q) * WB + l] + bias;
+        }
+        if (++tj == tW) tj = 0, ti++;
+    }
+}
 
-/* The transformed layouts put the alpha^2 positions of one tile far apart (often a power of two
- * apart, where single-float stores thrash the cache). So the loops below transform a block of up
- * to WB neighbours (tiles of a plane, or (k,c) pairs), keeping their positions in blk[xi][j],
- * and move whole runs of WB floats to and from the big arrays. */
-#define WB 16
+/* dy plane:(P,Q) -> Mbar rows q*os = A dy A^T, outputs past the edge read as zero */
+WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *restrict plane,
+                                   const conv2d_shape *s, int tW, int j0, int jn, const int m)
+{
+    const int P = s->P, Q = s->Q;
+    float yt[16 * WB];
+    int ti = j0 / tW, tj = j0 % tW;
+    for (int l = 0; l < WB; l++) {
+        int h0 = ti * m, w0 = tj * m;
+        const float *src = plane + (size_t)h0 * Q + w0;
+        if (l >= jn) {
+            for (int q = 0; q < m * m; q++) yt[q * WB + l] = 0.0f;
+        } else if (h0 + m <= P && w0 + m <= Q) {
+            for (int r = 0; r < m; r++)
+                for (int q = 0; q < m; q++) yt[(r * m + q) * WB + l] = src[(size_t)r * Q + q];
+        } else {
+            for (int r = 0; r < m; r++)
+                for (int q = 0; q < m; q++)
+                    yt[(r * m + q) * WB + l] =
+                        h0 + r < P && w0 + q < Q ? src[(size_t)r * Q + q] : 0.0f;
+        }
+        if (++tj == tW) tj = 0, ti++;
+    }
+    if (m == 2)
+        a2d_2(o, os, yt, WB);
+    else
+        a2d_4(o, os, yt, WB);
+}
+
+/* w:(nb,3,3) -> U rows q*os = G g G^T */
+WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restrict w, int nb,
+                              const int m)
+{
+    float g[9 * WB];
+    for (int l = 0; l < WB; l++)
+        for (int r = 0; r < 9; r++) g[r * WB + l] = l < nb ? w[(size_t)l * 9 + r] : 0.0f;
+    if (m == 2)
+        g2d_2(o, os, g, WB);
+    else
+        g2d_4(o, os, g, WB);
+}
+
+/* dU rows q*us -> dw:(nb,3,3) += G^T dU G */
+WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du, size_t us,
+                                   int nb, const int m)
+{
+    float g[9 * WB];
+    if (m == 2)
+        gt2d_2(g, WB, du, us);
+    else
+        gt2d_4(g, WB, du, us);
+    for (int l = 0; l < nb; l++)
+        for (int r = 0; r < 9; r++) dw[(size_t)l * 9 + r] += g[r * WB + l];
+}
+
+/* One copy of each block function per m, called through a switch once per block. */
+#define WINO_PER_M(m)                                                                       \
+    static void input_block_##m(float *restrict o, size_t os, const float *restrict plane,  \
+                                const conv2d_shape *s, int tW, int j0, int jn)              \
+    {                                                                                       \
+        input_block(o, os, plane, s, tW, j0, jn, m);                                        \
+    }                                                                                       \
+    static void input_grad_block_##m(float *restrict plane, const float *restrict v,        \
+                                     size_t vs, const conv2d_shape *s, int tW, int j0,      \
+                                     int jn)                                                \
+    {                                                                                       \
+        input_grad_block(plane, v, vs, s, tW, j0, jn, m);                                   \
+    }                                                                                       \
+    static void output_block_##m(float *restrict plane, const float *restrict mk,           \
+                                 size_t ms, float bias, const conv2d_shape *s, int tW,      \
+                                 int j0, int jn)                                            \
+    {                                                                                       \
+        output_block(plane, mk, ms, bias, s, tW, j0, jn, m);                                \
+    }                                                                                       \
+    static void output_grad_block_##m(float *restrict o, size_t os,                         \
+                                      const float *restrict plane, const conv2d_shape *s,   \
+                                      int tW, int j0, int jn)                               \
+    {                                                                                       \
+        output_grad_block(o, os, plane, s, tW, j0, jn, m);                                  \
+    }                                                                                       \
+    static void weight_block_##m(float *restrict o, size_t os, const float *restrict w,     \
+                                 int nb)                                                    \
+    {                                                                                       \
+        weight_block(o, os, w, nb, m);                                                      \
+    }                                                                                       \
+    static void weight_grad_block_##m(float *restrict dw, const float *restrict du,         \
+                                      size_t us, int nb)                                    \
+    {                                                                                       \
+        weight_grad_block(dw, du, us, nb, m);                                               \
+    }
+
+WINO_PER_M(2)
+WINO_PER_M(4)
+
+/* ---- transforms of a chunk: loops over planes, `threads` OpenMP threads ----
+ * A full block reads and writes its alpha^2 rows of WB floats straight in the big arrays; a
+ * partial one (the last of a plane) goes through blk and copies its n columns. */
+
+/* dst rows q*ds, q < rows = the first n floats of blk rows q*WB */
+static void rows_put(float *restrict dst, size_t ds, const float *restrict blk, int rows, int n)
+{
+    for (int q = 0; q < rows; q++) memcpy(dst + q * ds, blk + q * WB, (size_t)n * sizeof(float));
+}
+
+/* blk rows q*WB, q < rows = the first n floats of src rows q*ss, then zeros */
+static void rows_get(float *restrict blk, const float *restrict src, size_t ss, int rows, int n)
+{
+    memset(blk, 0, (size_t)rows * WB * sizeof(float));
+    for (int q = 0; q < rows; q++) memcpy(blk + q * WB, src + q * ss, (size_t)n * sizeof(float));
+}
 
 /* w:(K,C,3,3) -> U:(aa,K,C) */
 static void weight_tiles(float *restrict U, const float *restrict w, const conv2d_shape *s,
@@ -326,13 +514,14 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
     for (int bi = 0; bi < nblk; bi++) {
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
-        float u[36], blk[36][WB];
-        for (int j = 0; j < nb; j++) {
-            p->wt(u, w + (i0 + j) * 9);
-            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = u[xi];
-        }
-        for (int xi = 0; xi < p->aa; xi++)
-            memcpy(U + xi * KC + i0, blk[xi], (size_t)nb * sizeof(float));
+        float blk[36 * WB];
+        float *o = nb == WB ? U + i0 : blk;
+        size_t os = nb == WB ? KC : WB;
+        if (p->m == 2)
+            weight_block_2(o, os, w + i0 * 9, nb);
+        else
+            weight_block_4(o, os, w + i0 * 9, nb);
+        if (nb < WB) rows_put(U + i0, KC, blk, p->aa, nb);
     }
 }
 
@@ -347,20 +536,24 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
     for (int bi = 0; bi < nblk; bi++) {
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
-        float du[36], g[9], blk[36][WB];
-        for (int xi = 0; xi < p->aa; xi++)
-            memcpy(blk[xi], dU + xi * KC + i0, (size_t)nb * sizeof(float));
-        for (int j = 0; j < nb; j++) {
-            for (int xi = 0; xi < p->aa; xi++) du[xi] = blk[xi][j];
-            p->wt_t(g, du);
-            for (int r = 0; r < 9; r++) dw[(i0 + j) * 9 + r] += g[r];
+        float blk[36 * WB];
+        const float *du = dU + i0;
+        size_t us = KC;
+        if (nb < WB) {
+            rows_get(blk, dU + i0, KC, p->aa, nb);
+            du = blk;
+            us = WB;
         }
+        if (p->m == 2)
+            weight_grad_block_2(dw + i0 * 9, du, us, nb);
+        else
+            weight_grad_block_4(dw + i0 * 9, du, us, nb);
     }
 }
 
 /* The four tile passes walk the planes of a chunk (image n, channel or filter c; the OpenMP loop
  * runs over planes, so overlap-adds into one plane stay on one thread) and, in each, blocks of up
- * to WB tiles: tile j of the plane is (j / tW, j % tW), column n*tpi + j of the big arrays. */
+ * to WB tiles: tile j of the plane is column n*tpi + j of the big arrays. */
 #define FOR_TILE_BLOCKS(nplanes)                                                            \
     (void)threads; /* read only by the OpenMP pragma */                                     \
     _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1)")      \
@@ -371,21 +564,20 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
 static void input_tiles(float *restrict V, const float *restrict x, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
-    int C = s->C, m = p->m;
+    int C = s->C;
     size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
     FOR_TILE_BLOCKS(nb * C)
     {
         int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
         const float *plane = x + (size_t)i * s->H * s->W;
-        float *o = V + (size_t)c * T + (size_t)n * p->tpi + j0;
-        float d[36], v[36], blk[36][WB];
-        for (int j = 0; j < jn; j++) {
-            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
-            load_patch(d, plane, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
-            p->in(v, d);
-            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = v[xi];
-        }
-        for (int xi = 0; xi < p->aa; xi++) memcpy(o + xi * CT, blk[xi], jn * sizeof(float));
+        float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0, blk[36 * WB];
+        float *o = jn == WB ? v : blk;
+        size_t os = jn == WB ? CT : WB;
+        if (p->m == 2)
+            input_block_2(o, os, plane, s, p->tW, j0, jn);
+        else
+            input_block_4(o, os, plane, s, p->tW, j0, jn);
+        if (jn < WB) rows_put(v, CT, blk, p->aa, jn);
     }
 }
 
@@ -393,21 +585,23 @@ static void input_tiles(float *restrict V, const float *restrict x, int nb,
 static void input_grad(float *restrict dx, const float *restrict V, int nb,
                        const conv2d_shape *s, const wino_plan *p, int threads)
 {
-    int C = s->C, m = p->m;
+    int C = s->C;
     size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
     FOR_TILE_BLOCKS(nb * C)
     {
         int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
-        float *plane = dx + (size_t)i * s->H * s->W;
+        float *plane = dx + (size_t)i * s->H * s->W, blk[36 * WB];
         const float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0;
-        float dv[36], d[36], blk[36][WB];
-        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], v + xi * CT, jn * sizeof(float));
-        for (int j = 0; j < jn; j++) {
-            int ti = (j0 + j) / p->tW, tj = (j0 + j) % p->tW;
-            for (int xi = 0; xi < p->aa; xi++) dv[xi] = blk[xi][j];
-            p->in_t(d, dv);
-            add_patch(plane, d, s->H, s->W, ti * m - s->pad, tj * m - s->pad, p->a);
+        size_t vs = CT;
+        if (jn < WB) {
+            rows_get(blk, v, CT, p->aa, jn);
+            v = blk;
+            vs = WB;
         }
+        if (p->m == 2)
+            input_grad_block_2(plane, v, vs, s, p->tW, j0, jn);
+        else
+            input_grad_block_4(plane, v, vs, s, p->tW, j0, jn);
     }
 }
 
@@ -415,24 +609,23 @@ static void input_grad(float *restrict dx, const float *restrict V, int nb,
 static void output_tiles(float *restrict y, const float *restrict M, const float *restrict b,
                          int nb, const conv2d_shape *s, const wino_plan *p, int threads)
 {
-    int K = s->K, m = p->m;
+    int K = s->K;
     size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
     FOR_TILE_BLOCKS(nb * K)
     {
         int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
-        float *plane = y + (size_t)i * s->P * s->Q, bias = b ? b[k] : 0.0f;
+        float *plane = y + (size_t)i * s->P * s->Q, bias = b ? b[k] : 0.0f, blk[36 * WB];
         const float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
-        float mt[36], yt[16], blk[36][WB];
-        for (int xi = 0; xi < p->aa; xi++) memcpy(blk[xi], mk + xi * KT, jn * sizeof(float));
-        for (int j = 0; j < jn; j++) {
-            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
-            for (int xi = 0; xi < p->aa; xi++) mt[xi] = blk[xi][j];
-            p->out(yt, mt);
-            int hn = GN_MIN(m, s->P - h0), wn = GN_MIN(m, s->Q - w0);
-            for (int r = 0; r < hn; r++)
-                for (int q = 0; q < wn; q++)
-                    plane[(size_t)(h0 + r) * s->Q + w0 + q] = yt[r * m + q] + bias;
+        size_t ms = KT;
+        if (jn < WB) {
+            rows_get(blk, mk, KT, p->aa, jn);
+            mk = blk;
+            ms = WB;
         }
+        if (p->m == 2)
+            output_block_2(plane, mk, ms, bias, s, p->tW, j0, jn);
+        else
+            output_block_4(plane, mk, ms, bias, s, p->tW, j0, jn);
     }
 }
 
@@ -440,25 +633,20 @@ static void output_tiles(float *restrict y, const float *restrict M, const float
 static void output_grad(float *restrict M, const float *restrict dy, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
-    int K = s->K, m = p->m;
+    int K = s->K;
     size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
     FOR_TILE_BLOCKS(nb * K)
     {
         int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
         const float *plane = dy + (size_t)i * s->P * s->Q;
-        float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
-        float mt[36], yt[16], blk[36][WB];
-        for (int j = 0; j < jn; j++) {
-            int h0 = (j0 + j) / p->tW * m, w0 = (j0 + j) % p->tW * m;
-            for (int r = 0; r < m; r++)
-                for (int q = 0; q < m; q++)
-                    yt[r * m + q] = h0 + r < s->P && w0 + q < s->Q
-                                        ? plane[(size_t)(h0 + r) * s->Q + w0 + q]
-                                        : 0.0f;
-            p->out_t(mt, yt);
-            for (int xi = 0; xi < p->aa; xi++) blk[xi][j] = mt[xi];
-        }
-        for (int xi = 0; xi < p->aa; xi++) memcpy(mk + xi * KT, blk[xi], jn * sizeof(float));
+        float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0, blk[36 * WB];
+        float *o = jn == WB ? mk : blk;
+        size_t os = jn == WB ? KT : WB;
+        if (p->m == 2)
+            output_grad_block_2(o, os, plane, s, p->tW, j0, jn);
+        else
+            output_grad_block_4(o, os, plane, s, p->tW, j0, jn);
+        if (jn < WB) rows_put(mk, KT, blk, p->aa, jn);
     }
 }
 
@@ -516,11 +704,29 @@ static void forward_chunk(float *restrict y, const float *restrict x, const floa
     clock_lap(&ck, 0);
 }
 
-/* dU += Mbar V^T and (dx non-NULL) dx += B (U^T Mbar) B^T for nb images; sl: one slice */
-static void backward_chunk(float *restrict dx, float *restrict dU, const float *restrict dy,
-                           const float *restrict x, const float *restrict U, int nb,
-                           float *restrict sl, const conv2d_shape *s, const wino_plan *p,
-                           int threads, double *t)
+/* dx += B (U^T Mbar) B^T for nb images; sl: one slice */
+static void data_chunk(float *restrict dx, const float *restrict dy, const float *restrict U,
+                       int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                       int threads, double *t)
+{
+    wino_clock ck = clock_start(t);
+    int T = nb * p->tpi, K = s->K, C = s->C;
+    float *V = sl, *M = sl + p->vm;
+    output_grad(M, dy, nb, s, p, threads);
+    clock_lap(&ck, 0);
+    for (int xi = 0; xi < p->aa; xi++) /* dV over V */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
+                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
+                    V + (size_t)xi * C * T, T);
+    clock_lap(&ck, 1);
+    input_grad(dx, V, nb, s, p, threads);
+    clock_lap(&ck, 0);
+}
+
+/* dU += Mbar V^T for nb images; sl: one slice */
+static void weight_chunk(float *restrict dU, const float *restrict dy, const float *restrict x,
+                         int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                         int threads, double *t)
 {
     wino_clock ck = clock_start(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
@@ -533,14 +739,6 @@ static void backward_chunk(float *restrict dx, float *restrict dU, const float *
                     M + (size_t)xi * K * T, T, V + (size_t)xi * C * T, T, 1.0f,
                     dU + (size_t)xi * K * C, C);
     clock_lap(&ck, 1);
-    if (!dx) return;
-    for (int xi = 0; xi < p->aa; xi++) /* dV over V */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
-                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
-                    V + (size_t)xi * C * T, T);
-    clock_lap(&ck, 1);
-    input_grad(dx, V, nb, s, p, threads);
-    clock_lap(&ck, 0);
 }
 
 void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
@@ -550,7 +748,7 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    float *U = ws, *sl = ws + p.u;
+    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
     wino_clock ck = clock_start(prof);
     weight_tiles(U, w, s, &p, threads);
     clock_lap(&ck, 0);
@@ -596,44 +794,61 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    size_t nu = (size_t)p.aa * s->K * s->C, du_off = 2 * p.vm;
-    float *U = ws, *sl = ws + p.u;
+    size_t nu = (size_t)p.aa * s->K * s->C;
+    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
+    double part[WINO_MAX_THREADS][2] = {{0}};
     wino_clock ck = clock_start(prof);
     if (db) bias_grad(db, dy, s, threads);
-    if (dx) weight_tiles(U, w, s, &p, threads);
     clock_lap(&ck, 0);
+    if (dx) { /* the data pass, with U */
+        ck = clock_start(prof);
+        weight_tiles(U, w, s, &p, threads);
+        clock_lap(&ck, 0);
+        if (p.nt == 1) {
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl, s, &p, threads, prof);
+            }
+        } else {
+#pragma omp parallel for schedule(static) num_threads(p.nt)
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int id = thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s, &p,
+                           1, prof ? part[id] : NULL);
+            }
+        }
+    }
+    /* The weight pass: thread t's dU (partial) at ws + t*u, U's space for thread 0. */
     if (p.nt == 1) {
-        memset(sl + du_off, 0, nu * sizeof(float));
+        memset(ws, 0, nu * sizeof(float));
         for (int ch = 0; ch < p.nchunks; ch++) {
             int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-            backward_chunk(dx ? dx + n0 * xs : NULL, sl + du_off, dy + n0 * ys, x + n0 * xs, U,
-                           nb, sl, s, &p, threads, prof);
+            weight_chunk(ws, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
         }
     } else {
-        double part[WINO_MAX_THREADS][2] = {{0}};
 #pragma omp parallel num_threads(p.nt)
         {
             int id = thread_id();
-            float *mine = sl + (size_t)id * p.slice;
-            memset(mine + du_off, 0, nu * sizeof(float));
+            float *mine = ws + (size_t)id * p.u;
+            memset(mine, 0, nu * sizeof(float));
 #pragma omp for schedule(static)
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                backward_chunk(dx ? dx + n0 * xs : NULL, mine + du_off, dy + n0 * ys,
-                               x + n0 * xs, U, nb, mine, s, &p, 1, prof ? part[id] : NULL);
+                weight_chunk(mine, dy + n0 * ys, x + n0 * xs, nb, sl + (size_t)id * p.slice, s,
+                             &p, 1, prof ? part[id] : NULL);
             }
             /* After the barrier every partial is complete: sum them in thread order into
              * thread 0's. */
 #pragma omp for schedule(static)
             for (size_t i = 0; i < nu; i++) {
                 float acc = 0;
-                for (int t = 0; t < p.nt; t++) acc += sl[(size_t)t * p.slice + du_off + i];
-                sl[du_off + i] = acc;
+                for (int t = 0; t < p.nt; t++) acc += ws[(size_t)t * p.u + i];
+                ws[i] = acc;
             }
         }
         prof_average(prof, part, p.nt);
     }
     ck = clock_start(prof);
-    weight_grad(dw, sl + du_off, s, &p, threads);
+    weight_grad(dw, ws, s, &p, threads);
     clock_lap(&ck, 0);
 }

@@ -5,8 +5,9 @@
  * Keys (darknet): filters (K, default 1), size (R, default 1), stride (default 1),
  *   pad (1: padding = size/2, and it wins over padding=), padding (explicit, default 0),
  *   groups (G, default 1; must divide filters and input channels), batch_normalize (0/1),
- *   activation (default logistic, as darknet), winograd (0, 2 or 4; default [net] winograd=):
- *   3x3 stride-1 ungrouped layers then run Winograd F(2x2,3x3) or F(4x4,3x3) (winograd.h).
+ *   activation (default logistic, as darknet), winograd (auto, 0, 2 or 4; default
+ *   [net] winograd=): 3x3 stride-1 ungrouped layers run Winograd F(2x2,3x3) or F(4x4,3x3)
+ *   (winograd.h); auto picks F(4x4) or im2col by shape (winograd_auto).
  *   Refused with GN_ENOTSUP: dilation other than 1, binary, xnor, flipped, and stride_x /
  *   stride_y different from stride.
  * Parameters: weight [K, C/G, R, R]; without batch norm bias [K]; with it bn.weight [K],
@@ -16,6 +17,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
+#include "kernels/winograd.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -28,7 +30,7 @@
 
 typedef struct convolutional {
     int filters, size, stride, padding, groups, bn;
-    int winograd;    /* 0, 2 or 4: see conv2d_shape */
+    int winograd;    /* WINOGRAD_AUTO, 0, 2 or 4: see conv2d_shape */
     gn_act act;
     conv2d_shape sh; /* planned, N = the planned batch */
     int threads;     /* the workspace is sized for this many */
@@ -89,6 +91,7 @@ static int conv_plan(gn_layer *l, gn_err *err)
         return gn_cfg_error(NULL, l->sec, err, GN_ESHAPE,
                             "a %dx%d kernel with padding %d does not fit the %dx%dx%d input",
                             c->size, c->size, c->padding, in.c, in.h, in.w);
+    if (c->winograd == WINOGRAD_AUTO) c->sh.winograd = winograd_auto(&c->sh);
     const conv2d_shape *sh = &c->sh;
     l->out = (gn_shape){sh->K, sh->P, sh->Q};
     l->n_par = 0;

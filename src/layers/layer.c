@@ -1,5 +1,6 @@
 #include "layers/layer.h"
 #include "core/rng.h"
+#include "kernels/winograd.h"
 
 #include <math.h>
 #include <string.h>
@@ -40,10 +41,10 @@ int layer_parse_act(struct gn_cfg_section *s, gn_act def, gn_act *out, gn_err *e
 
 int layer_parse_winograd(struct gn_cfg_section *s, int def, int *out, gn_err *err)
 {
-    static const char *const names[] = {"0", "2", "4", NULL};
+    static const char *const names[] = {"auto", "0", "2", "4", NULL};
     int v;
-    int rc = gn_cfg_enum(s, "winograd", names, def / 2, &v, err);
-    if (rc == GN_OK) *out = 2 * v;
+    int rc = gn_cfg_enum(s, "winograd", names, def == WINOGRAD_AUTO ? 0 : def / 2 + 1, &v, err);
+    if (rc == GN_OK) *out = v == 0 ? WINOGRAD_AUTO : 2 * (v - 1);
     return rc;
 }
 

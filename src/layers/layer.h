@@ -21,7 +21,8 @@ static inline float *layer_grad(gn_layer *l, const gn_param *p)
 
 /* activation=... (default def), with the list of names in the error. */
 int layer_parse_act(struct gn_cfg_section *s, gn_act def, gn_act *out, gn_err *err);
-/* winograd=0|2|4 (default def): the convolution algorithm, see docs/layers.md. */
+/* winograd=auto|0|2|4 (default def; auto is WINOGRAD_AUTO): the convolution algorithm, see
+ * docs/layers.md. */
 int layer_parse_winograd(struct gn_cfg_section *s, int def, int *out, gn_err *err);
 /* "from"/"layers" style index: negative is relative to layer l, else absolute. Errors when the
  * target does not exist or is not earlier than l. */

@@ -4,12 +4,14 @@
 #include "gemmnet/bench.h"
 #include "core/util.h"
 #include "layers/layer.h"
+#include "kernels/winograd.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* [net] winograd= when absent: F(4x4,3x3) (docs/performance.md, "Winograd"). */
-#define GN_WINOGRAD_DEFAULT 4
+/* [net] winograd= when absent: per shape, F(4x4,3x3) where it pays (docs/performance.md,
+ * "Winograd"). */
+#define GN_WINOGRAD_DEFAULT WINOGRAD_AUTO
 
 static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
 {

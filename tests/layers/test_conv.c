@@ -1,6 +1,7 @@
 /* [convolutional]: finite-difference checks on awkward shapes (every activation, with and
  * without batch norm, training and evaluation), output shapes, config errors, determinism. */
 #include "gradcheck_util.h"
+#include "kernels/winograd.h"
 
 #include <stdlib.h>
 
@@ -186,10 +187,46 @@ done:
     for (int i = 0; i < 4; i++) free(out[i]);
 }
 
+/* winograd=auto ([net], absent, or a layer's own under [net] winograd=0) picks per shape: the
+ * same bits as winograd=4 on a 16x16 map, as winograd=0 (im2col) on a 6x6 one
+ * (WINOGRAD_AUTO_MIN_MAP = 8). The two explicit algorithms differ on both maps, so each
+ * comparison can fail. */
+static void winograd_auto_rule(void)
+{
+    const char *fmt = "[net]\nwidth=%d\nheight=%d\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
+                      "size=3\npad=1\nbatch_normalize=1\nactivation=relu\n%s\n[cost]\ntype=sse\n";
+    const char *variants[][2] = {{"winograd=0", ""},
+                                 {"winograd=4", ""},
+                                 {"winograd=auto", ""},
+                                 {"", ""},
+                                 {"winograd=0", "winograd=auto"}};
+    enum { NV = sizeof variants / sizeof variants[0] };
+    for (int side = 6; side <= 16; side += 10) {
+        float *out[NV] = {NULL};
+        size_t n[NV] = {0};
+        char text[512];
+        for (int i = 0; i < NV; i++) {
+            snprintf(text, sizeof text, fmt, side, side, variants[i][0], variants[i][1]);
+            if (run_once(text, 2, &out[i], &n[i])) goto done;
+        }
+        CHECK_MSG(n[0] == n[1] && memcmp(out[0], out[1], n[0] * sizeof(float)),
+                  "%dx%d: winograd=4 gave the im2col bits", side, side);
+        int want = side >= WINOGRAD_AUTO_MIN_MAP; /* the variant auto must match */
+        for (int i = 2; i < NV; i++)
+            CHECK_MSG(n[i] == n[want] && !memcmp(out[i], out[want], n[i] * sizeof(float)),
+                      "%dx%d: [net] %s, layer %s is not winograd=%d", side, side,
+                      variants[i][0][0] ? variants[i][0] : "(absent)",
+                      variants[i][1][0] ? variants[i][1] : "(absent)", want ? 4 : 0);
+    done:
+        for (int i = 0; i < NV; i++) free(out[i]);
+    }
+}
+
 int main(void)
 {
     for (wino_net = 0; wino_net <= 4; wino_net += 2) gradient_cases();
     winograd_switch();
+    winograd_auto_rule();
     /* Later layer in a net: its input gradient flows into the first conv's dy. */
     gradcheck_cfg("conv after conv",
                   "[net]\nwidth=6\nheight=5\nchannels=2\n[convolutional]\nfilters=3\nsize=3\n"

@@ -3,7 +3,9 @@
  * conv2d_backward_ref: awkward shapes (3 channels, 5 filters, odd and non-square maps, a 1x1
  * input, pad 0, 1 and 2, batch 1 and 3, partial edge tiles), one thread and several (both the
  * loop over chunks and the multithreaded-sgemm path), guard values around every buffer, backward
- * accumulating onto non-zero values, a second call bit-identical. Also: with winograd = 0 a
+ * accumulating onto non-zero values, a second call bit-identical. The planes have 1 to 90
+ * tiles, so the transforms' blocks of 16 tiles come full (rows read and written in place) and
+ * partial (through a copy), with interior and edge tiles in both. Also: with winograd = 0 a
  * qualifying shape still goes the old way, bit for bit (im2col + one sgemm per image).
  *
  * Winograd rounds differently from the direct sum: the transforms scale values by up to ~10
