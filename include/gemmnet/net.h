@@ -114,6 +114,9 @@ struct gn_layer {
     size_t y_off;                  /* where y lives in net->acts */
     int recomputable;              /* set by plan: ops->recompute can rebuild y */
     int transient;                 /* y is only kept while needed (GN_NET_RECOMPUTE) */
+    int can_view;                  /* set by plan: y would equal x[0] (a one-input route) */
+    int view_of;                   /* -1, or the layer whose y and dy this one shares
+                                    * (GN_NET_RECOMPUTE); forward and backward do nothing */
     float *params, *grads;         /* this layer's slices of the flat buffers */
     float *state;
     float *save;                   /* private memory kept from forward for backward */
@@ -187,6 +190,8 @@ typedef struct gn_net {
  * per such layer. Such a y is readable only while forward still needs it and during backward,
  * so visualization, tests that inspect inner layers, and gn_net_backward_from an inner layer
  * need nets built without it. The last layer and the loss layer always keep their output.
+ * Also, a layer whose output is a copy of its input (a one-input [route]) becomes a view: it
+ * shares its input's y and dy and does no work.
  * The config can refuse it: [net] recompute=0 (default 1). */
 #define GN_NET_RECOMPUTE 1u
 

@@ -279,9 +279,9 @@ int winograd_auto(const conv2d_shape *s)
 {
     conv2d_shape f = *s;
     f.winograd = 4;
-    return winograd_applies(&f) && s->P >= WINOGRAD_AUTO_MIN_MAP && s->Q >= WINOGRAD_AUTO_MIN_MAP
-               ? 4
-               : 0;
+    if (!winograd_applies(&f)) return 0;
+    int side = s->P < s->Q ? s->P : s->Q;
+    return side >= WINOGRAD_AUTO_MIN_MAP ? 4 : side >= WINOGRAD_AUTO_MIN_MAP2 ? 2 : 0;
 }
 
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)

@@ -32,11 +32,12 @@ int winograd_applies(const conv2d_shape *s);
 /* `winograd=auto` in a cfg (layer_parse_winograd): the layer picks the algorithm per shape
  * with winograd_auto(). */
 #define WINOGRAD_AUTO (-1)
-/* The algorithm for a finished shape: 4 where F(4x4,3x3) can run and pays on the measured
- * shapes (output maps of at least WINOGRAD_AUTO_MIN_MAP on both sides), else 0 (im2col).
- * Smaller maps waste most of a 6x6 tile's work and need the largest U and dU (alpha^2 K C
- * floats each; docs/performance.md, "Winograd"). */
+/* The algorithm for a finished shape, where Winograd can run: 4 (F(4x4,3x3)) on output maps of
+ * at least WINOGRAD_AUTO_MIN_MAP on both sides; 2 (F(2x2,3x3)) on maps of at least
+ * WINOGRAD_AUTO_MIN_MAP2 (ResNet-18's 7x7 and 4x4 stages: F(4x4) wastes most of its 6x6 tiles
+ * there and needs a U and dU 2.25x larger); else 0 (im2col). docs/performance.md, "Winograd". */
 #define WINOGRAD_AUTO_MIN_MAP 8
+#define WINOGRAD_AUTO_MIN_MAP2 4
 int winograd_auto(const conv2d_shape *s);
 /* Scratch for up to `threads` threads (floats), tile size m (2 or 4). */
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads);

@@ -2,7 +2,8 @@
  * x_k:(N,C_k,H,W) -> y:(N,sum C_k,H,W). One input: a copy of that layer's output.
  * Key: layers (a list of up to GN_MAX_INPUTS indexes; negative is relative). Every input must
  * have the same H and W. Backward splits dy back (+=), so a layer listed twice gets both parts.
- * FLOPs: none counted (copies only). */
+ * FLOPs: none counted (copies only). With one input the net may make it a view of that layer
+ * (gn_layer.view_of): no copy either way. */
 #include "layers/layer.h"
 
 #include <string.h>
@@ -35,11 +36,13 @@ static int route_plan(gn_layer *l, gn_err *err)
     }
     l->out = o;
     l->flops = l->flops_bwd = 0;
+    l->can_view = l->n_in == 1; /* y is x[0]: the net may share it instead of copying */
     return GN_OK;
 }
 
 static void route_forward(gn_layer *l, const gn_ctx *ctx)
 {
+    if (l->y == l->x[0]) return; /* a view (gn_layer.view_of) */
     size_t dy = gn_shape_size(l->out);
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dy;
@@ -53,6 +56,7 @@ static void route_forward(gn_layer *l, const gn_ctx *ctx)
 
 static void route_backward(gn_layer *l, const gn_ctx *ctx)
 {
+    if (l->dy == l->dx[0]) return; /* a view: its consumers wrote into the input's dy */
     size_t dout = gn_shape_size(l->out);
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dout;

@@ -43,8 +43,9 @@ static void wire(gn_net *net)
         off += l->n_params;
         l->state = net->state + soff;
         soff += l->n_state;
-        l->y = net->acts + l->y_off;
-        l->dy = net->dacts + l->dy_off;
+        const gn_layer *r = l->view_of >= 0 ? &net->layers[l->view_of] : l;
+        l->y = net->acts + r->y_off;
+        l->dy = net->dacts + r->dy_off;
         l->save = l->save_floats ? net->save + save_off : NULL;
         save_off += l->save_floats;
         for (int k = 0; k < l->n_in; k++) {
@@ -129,11 +130,27 @@ static int plan_arenas(gn_net *net)
             int p = net->layers[j].in_idx[k];
             if (p >= 0) net->layers[p].last_use = GN_MAX(net->layers[p].last_use, j);
         }
+    /* Views (GN_NET_RECOMPUTE): a one-input route of a layer that keeps its output shares that
+     * layer's buffers, whose lifetimes then cover the view's readers too. In index order, so a
+     * view of a view resolves to the first layer. */
+    for (int i = 0; i < n; i++) {
+        gn_layer *l = &net->layers[i];
+        l->view_of = -1;
+        if (!(net->flags & GN_NET_RECOMPUTE) || !l->can_view || l->in_idx[0] < 0 ||
+            i == n - 1 || i == net->loss_layer)
+            continue;
+        int r = l->in_idx[0];
+        if (net->layers[r].view_of >= 0) r = net->layers[r].view_of;
+        if (net->layers[r].recomputable) continue; /* it may not keep its output */
+        l->view_of = r;
+        net->layers[r].last_use = GN_MAX(net->layers[r].last_use, l->last_use);
+    }
     span *sp = malloc((size_t)n * sizeof *sp);
     if (!sp) return -1;
     for (int i = 0; i < n; i++) {
         const gn_layer *l = &net->layers[i];
-        sp[i] = (span){.floats = round16f((size_t)net->batch * gn_shape_size(l->out)), .n = 1,
+        size_t floats = l->view_of >= 0 ? 0 : (size_t)net->batch * gn_shape_size(l->out);
+        sp[i] = (span){.floats = round16f(floats), .n = 1,
                        .t0 = {step_bwd(net, l->last_use)}, .t1 = {step_bwd(net, i)}};
     }
     size_t total = place_spans(sp, n);
@@ -153,6 +170,7 @@ static int plan_arenas(gn_net *net)
             gn_layer *l = &net->layers[i];
             l->transient = l->recomputable && l->ops->recompute && l->last_use > i &&
                            i != n - 1 && i != net->loss_layer;
+            if (l->view_of >= 0) sp[i].floats = 0;
             sp[i].t0[0] = step_fwd(i);
             if (l->transient) {
                 sp[i].n = 2;
@@ -215,6 +233,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         gn_layer *l = &net->layers[i];
         net->n_layers = i + 1;
         l->index = i;
+        l->view_of = -1;
         l->sec = s;
         l->batch = batch;
         l->winograd = winograd;
@@ -412,7 +431,7 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
     /* Buffers whose lifetime started above `layer` (their writers do not run): zero (and
      * rebuild) now. They are alive at step `layer`, so none shares memory with the seed. */
     for (int p = 0; p < layer; p++)
-        if (net->layers[p].last_use > layer) {
+        if (net->layers[p].view_of < 0 && net->layers[p].last_use > layer) {
             zero_dy(&net->layers[p], ctx);
             if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
@@ -421,11 +440,12 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
         gn_layer *l = &net->layers[i];
         /* A dy's lifetime starts here when this is its last consumer, or (nobody reads the
          * layer) its own step: zero it before anything adds into it. */
-        if (i != layer && l->last_use == i) zero_dy(l, ctx);
-        /* The same for the inputs whose last consumer this is; a transient input is rebuilt
-         * here, its backward lifetime starting now. */
+        if (i != layer && l->view_of < 0 && l->last_use == i) zero_dy(l, ctx);
+        /* The same for the inputs whose last consumer this is (through a view: the layer it
+         * views); a transient input is rebuilt here, its backward lifetime starting now. */
         for (int k = 0; k < l->n_in; k++) {
             int p = l->in_idx[k];
+            if (p >= 0 && net->layers[p].view_of >= 0) p = net->layers[p].view_of;
             if (p < 0 || net->layers[p].last_use != i) continue;
             zero_dy(&net->layers[p], ctx);
             if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);

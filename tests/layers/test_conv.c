@@ -188,20 +188,23 @@ done:
 }
 
 /* winograd=auto ([net], absent, or a layer's own under [net] winograd=0) picks per shape: the
- * same bits as winograd=4 on a 16x16 map, as winograd=0 (im2col) on a 6x6 one
- * (WINOGRAD_AUTO_MIN_MAP = 8). The two explicit algorithms differ on both maps, so each
- * comparison can fail. */
+ * same bits as winograd=4 on a 16x16 map, as winograd=2 on a 6x6 one, as winograd=0 (im2col)
+ * on a 3x3 one (WINOGRAD_AUTO_MIN_MAP = 8, WINOGRAD_AUTO_MIN_MAP2 = 4). The explicit
+ * algorithms differ from each other on every map, so each comparison can fail. */
 static void winograd_auto_rule(void)
 {
     const char *fmt = "[net]\nwidth=%d\nheight=%d\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
                       "size=3\npad=1\nbatch_normalize=1\nactivation=relu\n%s\n[cost]\ntype=sse\n";
     const char *variants[][2] = {{"winograd=0", ""},
+                                 {"winograd=2", ""},
                                  {"winograd=4", ""},
                                  {"winograd=auto", ""},
                                  {"", ""},
                                  {"winograd=0", "winograd=auto"}};
-    enum { NV = sizeof variants / sizeof variants[0] };
-    for (int side = 6; side <= 16; side += 10) {
+    enum { NV = sizeof variants / sizeof variants[0], NX = 3 };
+    const int sides[] = {3, 6, 16};
+    for (int si = 0; si < 3; si++) {
+        int side = sides[si];
         float *out[NV] = {NULL};
         size_t n[NV] = {0};
         char text[512];
@@ -209,14 +212,18 @@ static void winograd_auto_rule(void)
             snprintf(text, sizeof text, fmt, side, side, variants[i][0], variants[i][1]);
             if (run_once(text, 2, &out[i], &n[i])) goto done;
         }
-        CHECK_MSG(n[0] == n[1] && memcmp(out[0], out[1], n[0] * sizeof(float)),
-                  "%dx%d: winograd=4 gave the im2col bits", side, side);
-        int want = side >= WINOGRAD_AUTO_MIN_MAP; /* the variant auto must match */
-        for (int i = 2; i < NV; i++)
+        for (int i = 0; i < NX; i++)
+            for (int j = 0; j < i; j++)
+                CHECK_MSG(n[i] == n[j] && memcmp(out[i], out[j], n[i] * sizeof(float)),
+                          "%dx%d: %s gave the bits of %s", side, side, variants[i][0],
+                          variants[j][0]);
+        /* the explicit variant auto must match: 0 -> im2col, 1 -> F(2x2), 2 -> F(4x4) */
+        int want = side >= WINOGRAD_AUTO_MIN_MAP ? 2 : side >= WINOGRAD_AUTO_MIN_MAP2 ? 1 : 0;
+        for (int i = NX; i < NV; i++)
             CHECK_MSG(n[i] == n[want] && !memcmp(out[i], out[want], n[i] * sizeof(float)),
-                      "%dx%d: [net] %s, layer %s is not winograd=%d", side, side,
+                      "%dx%d: [net] %s, layer %s is not %s", side, side,
                       variants[i][0][0] ? variants[i][0] : "(absent)",
-                      variants[i][1][0] ? variants[i][1] : "(absent)", want ? 4 : 0);
+                      variants[i][1][0] ? variants[i][1] : "(absent)", variants[want][0]);
     done:
         for (int i = 0; i < NV; i++) free(out[i]);
     }
