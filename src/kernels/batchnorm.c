@@ -40,13 +40,40 @@ static void sqdev_lanes(double *restrict acc, const float *restrict v, int n, do
     }
 }
 
-/* One channel of one image: xh = (v - mean) istd (when xh_out), then v = act(gamma xh + beta).
- * The one place y is computed from xhat, so batchnorm_apply rebuilds it bit for bit. */
+/* v = act(ga xh + be) over n values: the one place y is computed from xhat, so batchnorm_apply
+ * rebuilds it bit for bit. The switch is outside the loops so the common ones vectorize; each
+ * case is act_one's expression. */
+static void affine_act(float *restrict v, const float *restrict xh, int n, float ga, float be,
+                       gn_act act)
+{
+    switch (act) {
+    case GN_ACT_LINEAR:
+        for (int i = 0; i < n; i++) v[i] = ga * xh[i] + be;
+        break;
+    case GN_ACT_RELU:
+        for (int i = 0; i < n; i++) {
+            float u = ga * xh[i] + be;
+            v[i] = u > 0 ? u : 0;
+        }
+        break;
+    case GN_ACT_LEAKY:
+        for (int i = 0; i < n; i++) {
+            float u = ga * xh[i] + be;
+            v[i] = u > 0 ? u : 0.1f * u;
+        }
+        break;
+    default:
+        for (int i = 0; i < n; i++) v[i] = act_one(ga * xh[i] + be, act);
+        break;
+    }
+}
+
+/* One channel of one image: xh = (v - mean) istd, then v = act(gamma xh + beta). */
 static void normalize_plane(float *restrict v, float *restrict xh, int n, float mean, float is,
                             float ga, float be, gn_act act)
 {
     for (int i = 0; i < n; i++) xh[i] = (v[i] - mean) * is;
-    for (int i = 0; i < n; i++) v[i] = act_one(ga * xh[i] + be, act);
+    affine_act(v, xh, n, ga, be, act);
 }
 
 void batchnorm_forward_train(float *y, float *restrict xhat, float *restrict istd,
@@ -97,12 +124,9 @@ void batchnorm_apply(float *restrict y, const float *restrict xhat, const float 
     size_t cs = (size_t)C * HW;
 #pragma omp parallel for schedule(static) if ((double)N * HW * C > BN_PAR_MIN && C > 1)
     for (int c = 0; c < C; c++) {
-        float ga = gamma[c], be = beta[c];
-        for (int n = 0; n < N; n++) {
-            float *v = y + n * cs + (size_t)c * HW;
-            const float *xh = xhat + n * cs + (size_t)c * HW;
-            for (int i = 0; i < HW; i++) v[i] = act_one(ga * xh[i] + be, act);
-        }
+        for (int n = 0; n < N; n++)
+            affine_act(y + n * cs + (size_t)c * HW, xhat + n * cs + (size_t)c * HW, HW, gamma[c],
+                       beta[c], act);
     }
 }
 

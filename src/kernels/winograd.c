@@ -279,7 +279,7 @@ int winograd_auto(const conv2d_shape *s)
 {
     conv2d_shape f = *s;
     f.winograd = 4;
-    if (!winograd_applies(&f)) return 0;
+    if (!winograd_applies(&f) || s->C < WINOGRAD_AUTO_MIN_C) return 0;
     int side = s->P < s->Q ? s->P : s->Q;
     return side >= WINOGRAD_AUTO_MIN_MAP ? 4 : side >= WINOGRAD_AUTO_MIN_MAP2 ? 2 : 0;
 }

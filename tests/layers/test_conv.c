@@ -193,7 +193,7 @@ done:
  * algorithms differ from each other on every map, so each comparison can fail. */
 static void winograd_auto_rule(void)
 {
-    const char *fmt = "[net]\nwidth=%d\nheight=%d\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
+    const char *fmt = "[net]\nwidth=%d\nheight=%d\nchannels=64\n%s\n[convolutional]\nfilters=16\n"
                       "size=3\npad=1\nbatch_normalize=1\nactivation=relu\n%s\n[cost]\ntype=sse\n";
     const char *variants[][2] = {{"winograd=0", ""},
                                  {"winograd=2", ""},
@@ -202,6 +202,7 @@ static void winograd_auto_rule(void)
                                  {"", ""},
                                  {"winograd=0", "winograd=auto"}};
     enum { NV = sizeof variants / sizeof variants[0], NX = 3 };
+    CHECK(WINOGRAD_AUTO_MIN_C <= 64); /* the input has 64 channels */
     const int sides[] = {3, 6, 16};
     for (int si = 0; si < 3; si++) {
         int side = sides[si];
@@ -227,6 +228,21 @@ static void winograd_auto_rule(void)
     done:
         for (int i = 0; i < NV; i++) free(out[i]);
     }
+    /* Fewer than WINOGRAD_AUTO_MIN_C input channels: im2col whatever the map. */
+    const char *thin = "[net]\nwidth=16\nheight=16\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
+                       "size=3\npad=1\nactivation=relu\n[cost]\ntype=sse\n";
+    float *o[2] = {NULL, NULL};
+    size_t no[2] = {0, 0};
+    char text[512];
+    snprintf(text, sizeof text, thin, "winograd=0");
+    int rc = run_once(text, 2, &o[0], &no[0]);
+    snprintf(text, sizeof text, thin, "winograd=auto");
+    if (!rc) rc = run_once(text, 2, &o[1], &no[1]);
+    if (!rc)
+        CHECK_MSG(no[0] == no[1] && !memcmp(o[0], o[1], no[0] * sizeof(float)),
+                  "8 input channels: winograd=auto is not im2col");
+    free(o[0]);
+    free(o[1]);
 }
 
 int main(void)
