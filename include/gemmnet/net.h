@@ -87,7 +87,8 @@ typedef struct gn_layer_ops {
     void (*backward)(gn_layer *l, const gn_ctx *ctx);
     /* Optional: rewrites l->y for ctx->batch images, bit for bit as the last forward wrote it,
      * from what the layer saved (l->save) and its parameters; only called for layers whose
-     * plan set recomputable (see GN_NET_RECOMPUTE). */
+     * plan set recomputable (see GN_NET_RECOMPUTE). Such a layer's backward must not read its
+     * own y: it is rebuilt only for consumers whose backward reads it. */
     void (*recompute)(gn_layer *l, const gn_ctx *ctx);
     void (*destroy)(gn_layer *l);
 } gn_layer_ops;
@@ -115,6 +116,9 @@ struct gn_layer {
     int recomputable;              /* set by plan: ops->recompute can rebuild y */
     int transient;                 /* y is only kept while needed (GN_NET_RECOMPUTE) */
     int can_view;                  /* set by plan: y would equal x[0] (a one-input route) */
+    int bwd_ignores_x;             /* set by plan: backward does not read the inputs' values */
+    int rebuild_at;                /* transient: the backward step that rebuilds y (the last
+                                    * consumer that reads it in backward), -1: none needs it */
     int view_of;                   /* -1, or the layer whose y and dy this one shares
                                     * (GN_NET_RECOMPUTE); forward and backward do nothing */
     float *params, *grads;         /* this layer's slices of the flat buffers */
@@ -167,7 +171,9 @@ typedef struct gn_net {
     /* Gradient arena. A layer's dy is only alive in backward from its last consumer's backward
      * (which starts writing it) down to its own (which reads it last), so layers whose
      * lifetimes do not overlap share memory (dy_off); backward zeroes each dy just before its
-     * first writer. n_dacts is the planned size, well under n_acts for deep nets. */
+     * first writer. n_dacts is the planned size, well under n_acts for deep nets. With
+     * GN_NET_RECOMPUTE outputs and gradients are planned into one arena on one time axis:
+     * dacts is acts and n_dacts is 0. */
     float *dacts;
     size_t n_dacts;
     float *ws;
@@ -227,7 +233,8 @@ void gn_net_zero_grads(gn_net *net);
 /* Backward from an arbitrary layer (visualization: the gradient of one unit with respect to
  * the input). The caller writes the seed into net->layers[layer].dy (every other dy is zeroed
  * here when its lifetime starts), then calls this; layers after `layer` are not run.
- * gn_net_zero_dacts zeroes the whole gradient arena (and dinput). */
+ * gn_net_zero_dacts zeroes the whole gradient arena (and dinput); not for nets built with
+ * GN_NET_RECOMPUTE, whose gradients share memory with outputs (an assertion). */
 void gn_net_zero_dacts(gn_net *net);
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer);
 /* A default context for the planned batch. */

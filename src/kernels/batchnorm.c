@@ -130,6 +130,54 @@ void batchnorm_apply(float *restrict y, const float *restrict xhat, const float 
     }
 }
 
+/* d *= act'(y) for n values, y = act(ga xh + be) rebuilt as affine_act does; each case is
+ * act_backward's expression. */
+static void act_grad_plane(float *restrict d, const float *restrict xh, int n, float ga, float be,
+                           gn_act act)
+{
+    switch (act) {
+    case GN_ACT_LINEAR:
+        break;
+    case GN_ACT_RELU:
+        for (int i = 0; i < n; i++) {
+            float u = ga * xh[i] + be, y = u > 0 ? u : 0;
+            d[i] = y > 0 ? d[i] : 0;
+        }
+        break;
+    case GN_ACT_LEAKY:
+        for (int i = 0; i < n; i++) {
+            float u = ga * xh[i] + be, y = u > 0 ? u : 0.1f * u;
+            d[i] = y > 0 ? d[i] : 0.1f * d[i];
+        }
+        break;
+    case GN_ACT_LOGISTIC:
+        for (int i = 0; i < n; i++) {
+            float y = act_one(ga * xh[i] + be, act);
+            d[i] *= y * (1.0f - y);
+        }
+        break;
+    case GN_ACT_TANH:
+        for (int i = 0; i < n; i++) {
+            float y = act_one(ga * xh[i] + be, act);
+            d[i] *= 1.0f - y * y;
+        }
+        break;
+    }
+}
+
+void batchnorm_act_backward(float *restrict dy, const float *restrict xhat,
+                            const float *restrict gamma, const float *restrict beta, int N, int C,
+                            int HW, gn_act act)
+{
+    if (act == GN_ACT_LINEAR) return;
+    size_t cs = (size_t)C * HW;
+#pragma omp parallel for schedule(static) if ((double)N * HW * C > BN_PAR_MIN && C > 1)
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            act_grad_plane(dy + n * cs + (size_t)c * HW, xhat + n * cs + (size_t)c * HW, HW,
+                           gamma[c], beta[c], act);
+}
+
 void batchnorm_backward(float *dx, float *restrict dgamma, float *restrict dbeta,
                         const float *dy, const float *restrict xhat,
                         const float *restrict istd, const float *restrict gamma, int N, int C,

@@ -28,6 +28,12 @@ void batchnorm_forward_eval(float *y, float *restrict xhat, float *restrict istd
  * forward, for rebuilding y from the saved xhat; bit-identical to what forward wrote. */
 void batchnorm_apply(float *restrict y, const float *restrict xhat, const float *restrict gamma,
                      const float *restrict beta, int N, int C, int HW, gn_act act);
+/* dy:(N,C,HW) *= act'(u) in place, u = gamma xhat + beta: the activation's backward worked
+ * out from xhat instead of the stored output, bit for bit as act_backward(dy, y) with the y
+ * forward wrote (the same expressions), so backward does not need y kept. */
+void batchnorm_act_backward(float *restrict dy, const float *restrict xhat,
+                            const float *restrict gamma, const float *restrict beta, int N, int C,
+                            int HW, gn_act act);
 /* dy:(N,C,HW) xhat:(N,C,HW) istd:(C) gamma:(C) -> dgamma, dbeta:(C) +=, and
  * dx:(N,C,HW) (+= when accumulate, else =; dx may be NULL, and may be dy itself when
  * accumulate is 0). dy is the gradient of gamma xhat + beta: the activation's backward

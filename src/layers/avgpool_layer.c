@@ -42,6 +42,7 @@ static int avgpool_plan(gn_layer *l, gn_err *err)
 {
     avgpool *a = l->impl;
     gn_shape in = l->in[0];
+    l->bwd_ignores_x = 1; /* backward spreads dy over the windows */
     if (a->global) {
         l->out = (gn_shape){in.c, 1, 1};
         l->flops = (double)gn_shape_size(in) + in.c;

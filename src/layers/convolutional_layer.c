@@ -188,12 +188,16 @@ static void conv_backward(gn_layer *l, const gn_ctx *ctx)
     conv2d_shape sh = c->sh;
     sh.N = ctx->batch;
     int PQ = sh.P * sh.Q;
-    /* dy becomes dL/d(pre-activation), then dL/d(conv output), in place. */
-    act_backward(l->dy, l->y, (size_t)sh.N * sh.K * PQ, c->act);
+    /* dy becomes dL/d(pre-activation), then dL/d(conv output), in place. With batch norm the
+     * activation's derivative comes from xhat, not y: y may be gone (GN_NET_RECOMPUTE). */
     if (c->bn) {
         float *xhat = l->save, *istd = l->save + (size_t)l->batch * sh.K * PQ;
+        batchnorm_act_backward(l->dy, xhat, layer_param(l, c->gamma), layer_param(l, c->beta),
+                               sh.N, sh.K, PQ, c->act);
         batchnorm_backward(l->dy, layer_grad(l, c->gamma), layer_grad(l, c->beta), l->dy, xhat,
                            istd, layer_param(l, c->gamma), sh.N, sh.K, PQ, ctx->train, 0);
+    } else {
+        act_backward(l->dy, l->y, (size_t)sh.N * sh.K * PQ, c->act);
     }
     double prof[2] = {0, 0};
     conv2d_backward_prof(l->dx[0], layer_grad(l, c->w), c->b ? layer_grad(l, c->b) : NULL, l->dy,

@@ -45,6 +45,7 @@ static int maxpool_plan(gn_layer *l, gn_err *err)
     l->save_floats = (size_t)l->batch * n_out;
     l->flops = (double)n_out * m->size * m->size;
     l->flops_bwd = (double)n_out;
+    l->bwd_ignores_x = 1; /* backward scatters through the saved argmax indexes */
     return GN_OK;
 }
 

@@ -36,6 +36,7 @@ static int route_plan(gn_layer *l, gn_err *err)
     }
     l->out = o;
     l->flops = l->flops_bwd = 0;
+    l->bwd_ignores_x = 1;
     l->can_view = l->n_in == 1; /* y is x[0]: the net may share it instead of copying */
     return GN_OK;
 }

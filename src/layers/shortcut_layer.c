@@ -60,6 +60,7 @@ static int shortcut_plan(gn_layer *l, gn_err *err)
     double mapped = (double)sc->minc * sc->minh * sc->minw;
     l->flops = 3.0 * mapped + (sc->act != GN_ACT_LINEAR ? (double)gn_shape_size(a) : 0.0);
     l->flops_bwd = l->flops;
+    l->bwd_ignores_x = 1; /* backward needs dy and its own y (the activation) only */
     (void)err;
     return GN_OK;
 }

@@ -145,7 +145,12 @@ static int plan_arenas(gn_net *net)
         l->view_of = r;
         net->layers[r].last_use = GN_MAX(net->layers[r].last_use, l->last_use);
     }
-    span *sp = malloc((size_t)n * sizeof *sp);
+    /* Without GN_NET_RECOMPUTE: outputs one after the other in acts, gradients placed in
+     * dacts. With it: outputs and gradients placed together in one arena (acts; dacts points
+     * into it), so a gradient can reuse an output's memory after its last use and the reverse:
+     * spans [0, n) are the gradients, [n, 2n) the outputs. */
+    int unified = (net->flags & GN_NET_RECOMPUTE) != 0;
+    span *sp = malloc((size_t)2 * n * sizeof *sp);
     if (!sp) return -1;
     for (int i = 0; i < n; i++) {
         const gn_layer *l = &net->layers[i];
@@ -153,41 +158,62 @@ static int plan_arenas(gn_net *net)
         sp[i] = (span){.floats = round16f(floats), .n = 1,
                        .t0 = {step_bwd(net, l->last_use)}, .t1 = {step_bwd(net, i)}};
     }
-    size_t total = place_spans(sp, n);
-    for (int i = 0; i < n; i++) net->layers[i].dy_off = sp[i].off;
-    net->n_dacts = total;
-
+    size_t total = 0;
     net->n_acts = 0;
-    if (!(net->flags & GN_NET_RECOMPUTE)) {
+    if (!unified) {
+        total = place_spans(sp, n);
         for (int i = 0; i < n; i++) {
             gn_layer *l = &net->layers[i];
+            l->dy_off = sp[i].off;
             l->transient = 0;
+            l->rebuild_at = -1;
             l->y_off = net->n_acts;
             net->n_acts += (size_t)net->batch * gn_shape_size(l->out);
         }
-    } else if (total != (size_t)-1) {
+        net->n_dacts = total;
+    } else {
         for (int i = 0; i < n; i++) {
             gn_layer *l = &net->layers[i];
+            span *y = &sp[n + i];
             l->transient = l->recomputable && l->ops->recompute && l->last_use > i &&
                            i != n - 1 && i != net->loss_layer;
-            if (l->view_of >= 0) sp[i].floats = 0;
-            sp[i].t0[0] = step_fwd(i);
+            *y = (span){.floats = l->view_of >= 0 ? 0
+                                                  : round16f((size_t)net->batch *
+                                                             gn_shape_size(l->out)),
+                        .n = 1, .t0 = {step_fwd(i)}};
+            l->rebuild_at = -1;
             if (l->transient) {
-                sp[i].n = 2;
-                sp[i].t1[0] = step_fwd(l->last_use);
-                sp[i].t0[1] = step_bwd(net, l->last_use);
-                sp[i].t1[1] = step_bwd(net, i);
+                /* Alive in forward until its last consumer ran; rebuilt in backward only for
+                 * the consumers whose backward reads it (a convolution's weight gradient, not
+                 * a max pool, a shortcut or a route), from the last of them to the first. Its
+                 * own backward works from what it saved. */
+                int first = -1;
+                for (int j = l->last_use; j > i; j--)
+                    for (int k = 0; k < net->layers[j].n_in; k++)
+                        if (net->layers[j].in_idx[k] == i && !net->layers[j].bwd_ignores_x) {
+                            if (l->rebuild_at < 0) l->rebuild_at = j;
+                            first = j;
+                        }
+                y->t1[0] = step_fwd(l->last_use);
+                if (l->rebuild_at >= 0) {
+                    y->n = 2;
+                    y->t0[1] = step_bwd(net, l->rebuild_at);
+                    y->t1[1] = step_bwd(net, first);
+                }
             } else {
                 /* The output and the loss layer's y are read after the step (accuracy, the
                  * loss): they stay to the end. */
                 int last = i == n - 1 || i == net->loss_layer;
-                sp[i].n = 1;
-                sp[i].t1[0] = last ? step_bwd(net, 0) : step_bwd(net, i);
+                y->t1[0] = last ? step_bwd(net, 0) : step_bwd(net, i);
             }
         }
-        total = place_spans(sp, n);
-        for (int i = 0; i < n; i++) net->layers[i].y_off = sp[i].off;
+        total = place_spans(sp, 2 * n);
+        for (int i = 0; i < n; i++) {
+            net->layers[i].dy_off = sp[i].off;
+            net->layers[i].y_off = sp[n + i].off;
+        }
         net->n_acts = total;
+        net->n_dacts = 0;
     }
     free(sp);
     return total == (size_t)-1 ? -1 : 0;
@@ -330,7 +356,8 @@ int gn_net_build_flags(gn_net **out, gn_cfg *cfg, int batch, uint64_t seed, unsi
     net->grads = gn_alloc(net->n_params, sizeof(float));
     net->state = gn_alloc(net->n_state, sizeof(float));
     net->acts = gn_alloc(net->n_acts, sizeof(float));
-    net->dacts = gn_alloc(net->n_dacts, sizeof(float));
+    /* With GN_NET_RECOMPUTE the gradients live in the activation arena (plan_arenas). */
+    net->dacts = net->n_dacts ? gn_alloc(net->n_dacts, sizeof(float)) : net->acts;
     net->ws = gn_alloc(net->ws_floats, sizeof(float));
     net->save = gn_alloc(net->n_save, sizeof(float));
     net->input = gn_alloc((size_t)batch * gn_shape_size(net->in), sizeof(float));
@@ -368,7 +395,7 @@ void gn_net_free(gn_net **pnet)
     gn_free(net->grads);
     gn_free(net->state);
     gn_free(net->acts);
-    gn_free(net->dacts);
+    if (net->dacts != net->acts) gn_free(net->dacts);
     gn_free(net->ws);
     gn_free(net->save);
     gn_free(net->input);
@@ -415,6 +442,9 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx)
 
 void gn_net_zero_dacts(gn_net *net)
 {
+    /* With GN_NET_RECOMPUTE gradients and outputs share one arena: there is no gradient arena
+     * to zero on its own (gn_net_backward zeroes each dy when its lifetime starts). */
+    GN_ASSERT(!(net->flags & GN_NET_RECOMPUTE));
     memset(net->dacts, 0, net->n_dacts * sizeof(float));
     if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
 }
@@ -433,7 +463,8 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
     for (int p = 0; p < layer; p++)
         if (net->layers[p].view_of < 0 && net->layers[p].last_use > layer) {
             zero_dy(&net->layers[p], ctx);
-            if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);
+            if (net->layers[p].rebuild_at > layer)
+                net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
     if (net->dinput) memset(net->dinput, 0, (size_t)ctx->batch * gn_shape_size(net->in) * 4);
     for (int i = layer; i >= 0; i--) {
@@ -446,9 +477,10 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
         for (int k = 0; k < l->n_in; k++) {
             int p = l->in_idx[k];
             if (p >= 0 && net->layers[p].view_of >= 0) p = net->layers[p].view_of;
-            if (p < 0 || net->layers[p].last_use != i) continue;
-            zero_dy(&net->layers[p], ctx);
-            if (net->layers[p].transient) net->layers[p].ops->recompute(&net->layers[p], ctx);
+            if (p < 0) continue;
+            if (net->layers[p].last_use == i) zero_dy(&net->layers[p], ctx);
+            if (net->layers[p].rebuild_at == i)
+                net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
         l->ops->backward(l, ctx);
         if (ctx->on_backward) ctx->on_backward(ctx->hook_user, i);

@@ -32,49 +32,75 @@ static gn_net *run(gn_cfg *cfg, int batch, unsigned flags, double loss[2])
     return net;
 }
 
-/* Lifetimes as net.h describes them, computed here on their own. */
+/* Output lifetimes as net.h describes them, computed here on their own: forward until the last
+ * consumer; a transient output again in backward from the last to the first consumer whose
+ * backward reads it; the output and the loss layer's to the end. */
 static int alive(const gn_net *net, const gn_layer *l, int t)
 {
     int n = net->n_layers, i = l->index, u = l->last_use;
     if (i == n - 1 || i == net->loss_layer) return t >= i; /* read after the step */
     if (!l->transient) return t >= i && t <= 2 * n - 1 - i;
-    return (t >= i && t <= u) || (t >= 2 * n - 1 - u && t <= 2 * n - 1 - i);
+    if (t >= i && t <= u) return 1;
+    int hi = -1, lo = -1;
+    for (int j = i + 1; j <= u; j++)
+        for (int k = 0; k < net->layers[j].n_in; k++)
+            if (net->layers[j].in_idx[k] == i && !net->layers[j].bwd_ignores_x) {
+                if (lo < 0) lo = j;
+                hi = j;
+            }
+    return lo >= 0 && t >= 2 * n - 1 - hi && t <= 2 * n - 1 - lo;
+}
+
+/* Gradient lifetimes: backward, from the last consumer's step to the layer's own. */
+static int alive_dy(const gn_net *net, const gn_layer *l, int t)
+{
+    int n = net->n_layers;
+    return t >= 2 * n - 1 - l->last_use && t <= 2 * n - 1 - l->index;
 }
 
 static void check_plan(const gn_net *net, const char *name, int views_wanted)
 {
-    int bad = 0, transient = 0;
-    for (int i = 0; i < net->n_layers; i++) {
-        const gn_layer *a = &net->layers[i];
-        size_t na = (size_t)net->batch * gn_shape_size(a->out);
-        transient += a->transient;
-        if (a->view_of >= 0) { /* shares the viewed layer's buffers, which outlive its readers */
-            const gn_layer *r = &net->layers[a->view_of];
-            CHECK_MSG(a->y == r->y && a->dy == r->dy && r->last_use >= a->last_use &&
-                          !r->transient && r->view_of < 0,
-                      "%s: layer %d is a bad view of layer %d", name, i, a->view_of);
+    int bad = 0, transient = 0, n = net->n_layers;
+    CHECK_MSG(net->dacts == net->acts && net->n_dacts == 0,
+              "%s: outputs and gradients are not one arena", name);
+    /* buffers 0..n-1: outputs, n..2n-1: gradients */
+    for (int a = 0; a < 2 * n; a++) {
+        const gn_layer *la = &net->layers[a % n];
+        size_t sa = (size_t)net->batch * gn_shape_size(la->out);
+        const float *pa = a < n ? la->y : la->dy;
+        if (a < n) transient += la->transient;
+        if (la->view_of >= 0) { /* shares the viewed layer's buffers, which outlive its readers */
+            const gn_layer *r = &net->layers[la->view_of];
+            if (a < n)
+                CHECK_MSG(la->y == r->y && la->dy == r->dy && r->last_use >= la->last_use &&
+                              !r->transient && r->view_of < 0,
+                          "%s: layer %d is a bad view of layer %d", name, a, la->view_of);
             continue;
         }
-        if (a->y_off + na > net->n_acts) bad++;
-        for (int j = 0; j < i; j++) {
-            const gn_layer *b = &net->layers[j];
-            if (b->view_of >= 0) continue;
-            size_t nb = (size_t)net->batch * gn_shape_size(b->out);
-            if (!(a->y_off < b->y_off + nb && b->y_off < a->y_off + na)) continue;
-            for (int t = 0; t < 2 * net->n_layers; t++)
-                if (alive(net, a, t) && alive(net, b, t)) {
+        if (pa < net->acts || pa + sa > net->acts + net->n_acts) bad++;
+        for (int b = 0; b < a; b++) {
+            const gn_layer *lb = &net->layers[b % n];
+            if (lb->view_of >= 0) continue;
+            size_t sb = (size_t)net->batch * gn_shape_size(lb->out);
+            const float *pb = b < n ? lb->y : lb->dy;
+            if (!(pa < pb + sb && pb < pa + sa)) continue;
+            for (int t = 0; t < 2 * n; t++) {
+                int x = a < n ? alive(net, la, t) : alive_dy(net, la, t);
+                int y = b < n ? alive(net, lb, t) : alive_dy(net, lb, t);
+                if (x && y) {
                     if (bad++ < 5)
-                        printf("%s: outputs of layers %d and %d share memory at step %d\n",
-                               name, j, i, t);
+                        printf("%s: %s of layer %d and %s of layer %d share memory at step %d\n",
+                               name, b < n ? "y" : "dy", b % n, a < n ? "y" : "dy", a % n, t);
                     break;
                 }
+            }
         }
     }
-    CHECK_MSG(bad == 0, "%s: %d misplaced outputs", name, bad);
+    CHECK_MSG(bad == 0, "%s: %d misplaced buffers", name, bad);
     CHECK_MSG(transient > 0, "%s: no layer was made transient", name);
     if (views_wanted) {
         int views = 0;
-        for (int i = 0; i < net->n_layers; i++) views += net->layers[i].view_of >= 0;
+        for (int i = 0; i < n; i++) views += net->layers[i].view_of >= 0;
         CHECK_MSG(views > 0, "%s: no one-input route became a view", name);
     }
 }
@@ -109,9 +135,11 @@ static void compare(const char *name, const char *path_or_text, int size, int ba
         const float *ya = gn_net_output(keep), *yb = gn_net_output(re);
         CHECK_MSG(!memcmp(ya, yb, (size_t)batch * gn_shape_size(gn_net_out_shape(re)) * 4),
                   "%s: the output after backward differs with GN_NET_RECOMPUTE", name);
-        printf("%-22s loss %.6f -> %.6f, activations %.2f MiB -> %.2f MiB\n", name, la[0],
-               la[1], keep->n_acts * 4.0 / 1048576.0, re->n_acts * 4.0 / 1048576.0);
-        CHECK_MSG(re->n_acts < keep->n_acts, "%s: no activation memory saved", name);
+        double mk = (keep->n_acts + keep->n_dacts) * 4.0 / 1048576.0,
+               mr = (re->n_acts + re->n_dacts) * 4.0 / 1048576.0;
+        printf("%-22s loss %.6f -> %.6f, outputs and gradients %.2f MiB -> %.2f MiB\n", name,
+               la[0], la[1], mk, mr);
+        CHECK_MSG(mr < mk, "%s: no activation memory saved", name);
     }
     gn_net_free(&keep);
     gn_net_free(&re);
