@@ -119,6 +119,7 @@ struct gn_layer {
     int bwd_ignores_x;             /* set by plan: backward does not read the inputs' values */
     int rebuild_at;                /* transient: the backward step that rebuilds y (the last
                                     * consumer that reads it in backward), -1: none needs it */
+    int read_until;                /* transient: the first such consumer (y dies after it) */
     int view_of;                   /* -1, or the layer whose y and dy this one shares
                                     * (GN_NET_RECOMPUTE); forward and backward do nothing */
     float *params, *grads;         /* this layer's slices of the flat buffers */

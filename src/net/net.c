@@ -187,18 +187,17 @@ static int plan_arenas(gn_net *net)
                  * the consumers whose backward reads it (a convolution's weight gradient, not
                  * a max pool, a shortcut or a route), from the last of them to the first. Its
                  * own backward works from what it saved. */
-                int first = -1;
                 for (int j = l->last_use; j > i; j--)
                     for (int k = 0; k < net->layers[j].n_in; k++)
                         if (net->layers[j].in_idx[k] == i && !net->layers[j].bwd_ignores_x) {
                             if (l->rebuild_at < 0) l->rebuild_at = j;
-                            first = j;
+                            l->read_until = j;
                         }
                 y->t1[0] = step_fwd(l->last_use);
                 if (l->rebuild_at >= 0) {
                     y->n = 2;
                     y->t0[1] = step_bwd(net, l->rebuild_at);
-                    y->t1[1] = step_bwd(net, first);
+                    y->t1[1] = step_bwd(net, l->read_until);
                 }
             } else {
                 /* The output and the loss layer's y are read after the step (accuracy, the
@@ -463,7 +462,8 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
     for (int p = 0; p < layer; p++)
         if (net->layers[p].view_of < 0 && net->layers[p].last_use > layer) {
             zero_dy(&net->layers[p], ctx);
-            if (net->layers[p].rebuild_at > layer)
+            /* rebuilt now only if a reader runs (its lifetime then spans this step) */
+            if (net->layers[p].rebuild_at > layer && net->layers[p].read_until <= layer)
                 net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
     if (net->dinput) memset(net->dinput, 0, (size_t)ctx->batch * gn_shape_size(net->in) * 4);
