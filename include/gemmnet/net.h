@@ -193,13 +193,14 @@ typedef struct gn_net {
 /* Flags for gn_net_plan_flags / gn_net_build_flags. GN_NET_RECOMPUTE: training memory saver.
  * Outputs of layers that can rebuild them (convolutions with batch norm: y = act(gamma xhat +
  * beta) from the saved xhat) are not kept between forward and backward; backward rebuilds each
- * just before its consumers need it. Results are bit-identical; the cost is one pointwise pass
- * per such layer. Such a y is readable only while forward still needs it and during backward,
- * so visualization, tests that inspect inner layers, and gn_net_backward_from an inner layer
- * need nets built without it. The last layer and the loss layer always keep their output.
- * Also, a layer whose output is a copy of its input (a one-input [route]) becomes a view: it
- * shares its input's y and dy and does no work.
- * The config can refuse it: [net] recompute=0 (default 1). */
+ * just before the first consumer whose backward reads it (none for a max pool or a shortcut:
+ * gn_layer.bwd_ignores_x), and the layer's own backward works from xhat. Outputs and gradients
+ * are planned into one arena. A layer whose output is a copy of its input (a one-input [route])
+ * becomes a view: it shares its input's y and dy and does no work. Results are bit-identical;
+ * the cost is one pointwise pass per rebuilt output. Such a y is readable only while forward
+ * still needs it, so visualization, tests that inspect inner layers, gn_net_zero_dacts and
+ * gn_net_backward_from an inner layer need nets built without it. The last layer and the loss
+ * layer always keep their output. The config can refuse it: [net] recompute=0 (default 1). */
 #define GN_NET_RECOMPUTE 1u
 
 /* Parses the layer sections of cfg (and net.width/height/channels/inputs), plans shapes for a
