@@ -46,9 +46,13 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_build build-asan unit -Db_sanitize=address,undefined -Dbuildtype=debug -Doptimization=1
 
 # ThreadSanitizer: the unit suite (loader threads, trainer) with OpenMP off: libgomp is not
-# TSan-instrumented and gives false positives (docs/reliability.md).
+# TSan-instrumented and gives false positives (docs/reliability.md). OpenBLAS's own threads are
+# libgomp's too (the OpenMP build), so sgemm runs single-threaded here as well: large enough
+# GEMMs (the batched convolution path) otherwise trip the same false positives.
 export TSAN_OPTIONS=halt_on_error=1
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 run_build build-tsan unit -Db_sanitize=thread -Dbuildtype=debug -Doptimization=1 -Dopenmp=disabled
+unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 
 # libFuzzer: every target from the committed corpus, counted as one test.
 fuzz_secs=${FUZZ_SECONDS:-60}
