@@ -16,6 +16,7 @@
  * For a 1x1 stride-1 unpadded convolution the "im2col" is a plain gather of the planes. */
 #include "kernels/conv.h"
 #include "kernels/im2col.h"
+#include "kernels/kprof.h"
 #include "kernels/winograd.h"
 #include "core/util.h"
 
@@ -116,62 +117,28 @@ static int loop_threads(const conv2d_shape *s, int threads)
 #endif
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-/* Profiling (gemmnet bench --layers): t, when not NULL, gets the seconds spent in
- * im2col/col2im (t[0]) and sgemm (t[1]) added. In the loop over images each thread adds into its
- * own pair, and the pairs are averaged over the threads afterwards. */
-#define CONV_PROF_MAX_THREADS 256
-
-static double prof_now(const double *t) { return t ? gn_now() : 0; }
-
-static void prof_add(double *t, int i, double *since)
-{
-    if (!t) return;
-    double now = gn_now();
-    t[i] += now - *since;
-    *since = now;
-}
-
 /* x:(C,H,W) -> y:(K,P,Q) for one image */
 static void forward_image(float *restrict y, const float *restrict x, const float *restrict w,
                           const float *restrict b, float *restrict col, const conv2d_shape *s,
                           double *t)
 {
-    double t0 = prof_now(t);
+    double t0 = kprof_now(t);
     int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
     const float *cm = x;
     if (!conv2d_is_direct(s)) {
         im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
         cm = col;
     }
-    prof_add(t, 0, &t0);
+    kprof_lap(t, 0, &t0);
     if (b)
         for (int k = 0; k < s->K; k++)
             for (int i = 0; i < PQ; i++) y[(size_t)k * PQ + i] = b[k];
-    t0 = prof_now(t);
+    t0 = kprof_now(t);
     for (int g = 0; g < G; g++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, PQ, CRS, 1.0f,
                     w + (size_t)g * Kg * CRS, CRS, cm + (size_t)g * CRS * PQ, PQ,
                     b ? 1.0f : 0.0f, y + (size_t)g * Kg * PQ, PQ);
-    prof_add(t, 1, &t0);
-}
-
-/* Adds the per-thread pairs, averaged over nt threads, into prof. */
-static void prof_merge(double *prof, double part[][2], int nt)
-{
-    if (!prof) return;
-    for (int i = 0; i < nt && i < CONV_PROF_MAX_THREADS; i++) {
-        prof[0] += part[i][0] / nt;
-        prof[1] += part[i][1] / nt;
-    }
+    kprof_lap(t, 1, &t0);
 }
 
 /* Threads for the copy loops of the batched path (im2col, scatter, gather, col2im over the
@@ -218,16 +185,16 @@ static void forward_batched(float *restrict y, const float *restrict x, const fl
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
         (void)nt; /* read by the pragmas only */
-        double t0 = prof_now(t);
+        double t0 = kprof_now(t);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++)
             unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
-        prof_add(t, 0, &t0);
+        kprof_lap(t, 0, &t0);
         for (int g = 0; g < G; g++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, ld, CRS, 1.0f,
                         w + (size_t)g * Kg * CRS, CRS, col + (size_t)g * CRS * ld, ld, 0.0f,
                         ycat + (size_t)g * Kg * ld, ld);
-        prof_add(t, 1, &t0);
+        kprof_lap(t, 1, &t0);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
             float *yi = y + (n0 + i) * ys;
@@ -237,7 +204,7 @@ static void forward_batched(float *restrict y, const float *restrict x, const fl
                 for (int j = 0; j < PQ; j++) dst[j] = src[j] + bk;
             }
         }
-        prof_add(t, 0, &t0);
+        kprof_lap(t, 0, &t0);
     }
 }
 
@@ -254,7 +221,7 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
         (void)nt; /* read by the pragmas only */
-        double t0 = prof_now(t);
+        double t0 = kprof_now(t);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
             unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
@@ -263,20 +230,20 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
                 memcpy(dycat + (size_t)k * ld + (size_t)i * PQ, dyi + (size_t)k * PQ,
                        (size_t)PQ * sizeof *dycat);
         }
-        prof_add(t, 0, &t0);
+        kprof_lap(t, 0, &t0);
         for (int g = 0; g < G; g++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRS, ld, 1.0f,
                         dycat + (size_t)g * Kg * ld, ld, col + (size_t)g * CRS * ld, ld, 1.0f,
                         dw + (size_t)g * Kg * CRS, CRS);
         if (!dx) {
-            prof_add(t, 1, &t0);
+            kprof_lap(t, 1, &t0);
             continue;
         }
         for (int g = 0; g < G; g++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, ld, Kg, 1.0f,
                         w + (size_t)g * Kg * CRS, CRS, dycat + (size_t)g * Kg * ld, ld, 0.0f,
                         col + (size_t)g * CRS * ld, ld);
-        prof_add(t, 1, &t0);
+        kprof_lap(t, 1, &t0);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
             float *dxi = dx + (n0 + i) * xs;
@@ -292,7 +259,7 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
                           s->Q);
             }
         }
-        prof_add(t, 0, &t0);
+        kprof_lap(t, 0, &t0);
     }
 }
 
@@ -322,14 +289,14 @@ void conv2d_forward_prof(float *restrict y, const float *restrict x, const float
         return;
     }
     size_t slice = col_floats(s) + dw_floats(s);
-    double part[CONV_PROF_MAX_THREADS][2] = {{0}};
+    double part[KPROF_MAX_THREADS][2] = {{0}};
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < s->N; n++) {
-        int id = thread_id();
+        int id = kernel_thread_id();
         forward_image(y + n * ys, x + n * xs, w, b, ws + (size_t)id * slice, s,
-                      prof && id < CONV_PROF_MAX_THREADS ? part[id] : NULL);
+                      prof && id < KPROF_MAX_THREADS ? part[id] : NULL);
     }
-    prof_merge(prof, part, nt);
+    kprof_merge(prof, part, nt);
 }
 
 /* One image: dw += dy col^T, then (if dx) dx += col2im(w^T dy). col is overwritten. */
@@ -337,7 +304,7 @@ static void backward_image(float *restrict dx, float *restrict dw, const float *
                            const float *restrict x, const float *restrict w,
                            float *restrict col, const conv2d_shape *s, double *t)
 {
-    double t0 = prof_now(t);
+    double t0 = kprof_now(t);
     int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
     int direct = conv2d_is_direct(s);
     const float *cm = x;
@@ -345,12 +312,12 @@ static void backward_image(float *restrict dx, float *restrict dw, const float *
         im2col(col, x, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
         cm = col;
     }
-    prof_add(t, 0, &t0);
+    kprof_lap(t, 0, &t0);
     for (int g = 0; g < G; g++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Kg, CRS, PQ, 1.0f,
                     dy + (size_t)g * Kg * PQ, PQ, cm + (size_t)g * CRS * PQ, PQ, 1.0f,
                     dw + (size_t)g * Kg * CRS, CRS);
-    prof_add(t, 1, &t0);
+    kprof_lap(t, 1, &t0);
     if (!dx) return;
     /* direct: dx itself is the column matrix, so accumulate into it (beta 1). */
     float *out = direct ? dx : col;
@@ -358,9 +325,9 @@ static void backward_image(float *restrict dx, float *restrict dw, const float *
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, Kg, 1.0f,
                     w + (size_t)g * Kg * CRS, CRS, dy + (size_t)g * Kg * PQ, PQ,
                     direct ? 1.0f : 0.0f, out + (size_t)g * CRS * PQ, PQ);
-    prof_add(t, 1, &t0);
+    kprof_lap(t, 1, &t0);
     if (!direct) col2im(dx, col, s->C, s->H, s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
-    prof_add(t, 0, &t0);
+    kprof_lap(t, 0, &t0);
 }
 
 void conv2d_backward(float *restrict dx, float *restrict dw, float *restrict db,
@@ -409,12 +376,12 @@ void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restric
         return;
     }
     size_t cf = col_floats(s), slice = cf + dw_floats(s);
-    double part[CONV_PROF_MAX_THREADS][2] = {{0}};
+    double part[KPROF_MAX_THREADS][2] = {{0}};
 #pragma omp parallel num_threads(nt)
     {
-        int id = thread_id();
+        int id = kernel_thread_id();
         float *mine = ws + (size_t)id * slice;
-        double *pt = prof && id < CONV_PROF_MAX_THREADS ? part[id] : NULL;
+        double *pt = prof && id < KPROF_MAX_THREADS ? part[id] : NULL;
         memset(mine + cf, 0, nw * sizeof(float));
 #pragma omp for schedule(static)
         for (int n = 0; n < s->N; n++)
@@ -428,5 +395,5 @@ void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restric
             dw[i] += acc;
         }
     }
-    prof_merge(prof, part, nt);
+    kprof_merge(prof, part, nt);
 }

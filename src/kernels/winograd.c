@@ -23,6 +23,7 @@
  * one alpha^2 K C array less per layer than with U beside every dU. The price is computing
  * Mbar = A dy A^T twice (once per pass), one of the cheaper transforms. */
 #include "kernels/winograd.h"
+#include "kernels/kprof.h"
 #include "core/util.h"
 
 #include <cblas.h>
@@ -37,7 +38,6 @@
 /* The loop over chunks runs threads in parallel only when each thread gets at least this many
  * tiles; below that, chunks go in turn through multithreaded sgemm. */
 #define WINO_PAR_TILES 8
-#define WINO_MAX_THREADS 256
 
 /* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
 
@@ -241,7 +241,7 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
     int cap = WINO_CHUNK_TILES / p.tpi;
     if (cap < 1) cap = 1;
     if (cap > s->N) cap = s->N;
-    if (threads > WINO_MAX_THREADS) threads = WINO_MAX_THREADS;
+    if (threads > KPROF_MAX_THREADS) threads = KPROF_MAX_THREADS;
     p.slices = 1;
     for (int t = threads; t > 1; t--)
         if (loop_ok(s, p.tpi, t)) {
@@ -652,37 +652,6 @@ static void output_grad(float *restrict M, const float *restrict dy, int nb,
 
 /* ---- profiling: t (may be NULL) gets transform seconds in t[0], sgemm seconds in t[1] ---- */
 
-typedef struct wino_clock {
-    double *t, last;
-} wino_clock;
-
-static wino_clock clock_start(double *t) { return (wino_clock){t, t ? gn_now() : 0}; }
-
-static void clock_lap(wino_clock *c, int i)
-{
-    if (!c->t) return;
-    double now = gn_now();
-    c->t[i] += now - c->last;
-    c->last = now;
-}
-
-static void prof_average(double *prof, double part[][2], int nt)
-{
-    for (int i = 0; prof && i < nt; i++) {
-        prof[0] += part[i][0] / nt;
-        prof[1] += part[i][1] / nt;
-    }
-}
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* ---- the passes over one chunk of nb images ---- */
 
 /* x:(nb,C,H,W) -> y:(nb,K,P,Q); sl: one slice */
@@ -690,18 +659,18 @@ static void forward_chunk(float *restrict y, const float *restrict x, const floa
                           const float *restrict b, int nb, float *restrict sl,
                           const conv2d_shape *s, const wino_plan *p, int threads, double *t)
 {
-    wino_clock ck = clock_start(t);
+    double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
     float *V = sl, *M = sl + p->vm;
     input_tiles(V, x, nb, s, p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.0f,
                     U + (size_t)xi * K * C, C, V + (size_t)xi * C * T, T, 0.0f,
                     M + (size_t)xi * K * T, T);
-    clock_lap(&ck, 1);
+    kprof_lap(t, 1, &ck);
     output_tiles(y, M, b, nb, s, p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(t, 0, &ck);
 }
 
 /* dx += B (U^T Mbar) B^T for nb images; sl: one slice */
@@ -709,18 +678,18 @@ static void data_chunk(float *restrict dx, const float *restrict dy, const float
                        int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
                        int threads, double *t)
 {
-    wino_clock ck = clock_start(t);
+    double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
     float *V = sl, *M = sl + p->vm;
     output_grad(M, dy, nb, s, p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++) /* dV over V */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
                     U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
                     V + (size_t)xi * C * T, T);
-    clock_lap(&ck, 1);
+    kprof_lap(t, 1, &ck);
     input_grad(dx, V, nb, s, p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(t, 0, &ck);
 }
 
 /* dU += Mbar V^T for nb images; sl: one slice */
@@ -728,17 +697,17 @@ static void weight_chunk(float *restrict dU, const float *restrict dy, const flo
                          int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
                          int threads, double *t)
 {
-    wino_clock ck = clock_start(t);
+    double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
     float *V = sl, *M = sl + p->vm;
     input_tiles(V, x, nb, s, p, threads);
     output_grad(M, dy, nb, s, p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C, T, 1.0f,
                     M + (size_t)xi * K * T, T, V + (size_t)xi * C * T, T, 1.0f,
                     dU + (size_t)xi * K * C, C);
-    clock_lap(&ck, 1);
+    kprof_lap(t, 1, &ck);
 }
 
 void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
@@ -749,9 +718,9 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     float *U = ws, *sl = ws + (size_t)p.slices * p.u;
-    wino_clock ck = clock_start(prof);
+    double ck = kprof_now(prof);
     weight_tiles(U, w, s, &p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(prof, 0, &ck);
     if (p.nt == 1) {
         for (int ch = 0; ch < p.nchunks; ch++) {
             int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
@@ -759,14 +728,14 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
         }
         return;
     }
-    double part[WINO_MAX_THREADS][2] = {{0}};
+    double part[KPROF_MAX_THREADS][2] = {{0}};
 #pragma omp parallel for schedule(static) num_threads(p.nt)
     for (int ch = 0; ch < p.nchunks; ch++) {
-        int id = thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+        int id = kernel_thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
         forward_chunk(y + n0 * ys, x + n0 * xs, U, b, nb, sl + (size_t)id * p.slice, s, &p, 1,
                       prof ? part[id] : NULL);
     }
-    prof_average(prof, part, p.nt);
+    kprof_merge(prof, part, p.nt);
 }
 
 /* db[k] += sum of dy[., k, ., .], each k summed in a fixed order */
@@ -796,14 +765,14 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     size_t nu = (size_t)p.aa * s->K * s->C;
     float *U = ws, *sl = ws + (size_t)p.slices * p.u;
-    double part[WINO_MAX_THREADS][2] = {{0}};
-    wino_clock ck = clock_start(prof);
+    double part[KPROF_MAX_THREADS][2] = {{0}};
+    double ck = kprof_now(prof);
     if (db) bias_grad(db, dy, s, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(prof, 0, &ck);
     if (dx) { /* the data pass, with U */
-        ck = clock_start(prof);
+        ck = kprof_now(prof);
         weight_tiles(U, w, s, &p, threads);
-        clock_lap(&ck, 0);
+        kprof_lap(prof, 0, &ck);
         if (p.nt == 1) {
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
@@ -812,7 +781,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         } else {
 #pragma omp parallel for schedule(static) num_threads(p.nt)
             for (int ch = 0; ch < p.nchunks; ch++) {
-                int id = thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                int id = kernel_thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
                 data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s, &p,
                            1, prof ? part[id] : NULL);
             }
@@ -828,7 +797,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     } else {
 #pragma omp parallel num_threads(p.nt)
         {
-            int id = thread_id();
+            int id = kernel_thread_id();
             float *mine = ws + (size_t)id * p.u;
             memset(mine, 0, nu * sizeof(float));
 #pragma omp for schedule(static)
@@ -846,9 +815,9 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
                 ws[i] = acc;
             }
         }
-        prof_average(prof, part, p.nt);
+        kprof_merge(prof, part, p.nt);
     }
-    ck = clock_start(prof);
+    ck = kprof_now(prof);
     weight_grad(dw, ws, s, &p, threads);
-    clock_lap(&ck, 0);
+    kprof_lap(prof, 0, &ck);
 }
