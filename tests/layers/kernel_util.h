@@ -1,5 +1,5 @@
 /* Helpers for the kernel tests (checkasm style): buffers with guard values on both sides,
- * random fills, and the worst relative error. */
+ * random fills, the worst relative error, and the thread count. */
 #ifndef GN_TEST_KERNEL_UTIL_H
 #define GN_TEST_KERNEL_UTIL_H
 
@@ -7,6 +7,19 @@
 #include "core/rng.h"
 
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Threads an OpenMP loop may use here (1 without OpenMP). */
+static inline int kernel_util_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
 #define GUARD 64
 static const float guard_val = -12345.25f;

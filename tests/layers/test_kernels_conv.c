@@ -9,9 +9,6 @@
 #include "kernels/conv.h"
 
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx, gn_rng *r)
 {
@@ -89,10 +86,7 @@ static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx,
 
 int main(void)
 {
-    int maxt = 1;
-#ifdef _OPENMP
-    maxt = omp_get_max_threads();
-#endif
+    int maxt = kernel_util_max_threads();
     int tcount[3] = {1, 2, maxt > 2 ? maxt : 3};
     /* N C H W K R S stride pad groups */
     static const int fixed[][10] = {

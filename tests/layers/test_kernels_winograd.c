@@ -19,9 +19,6 @@
 
 #include <cblas.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* max |fast - ref| / max(max |ref|, 1): the error against the scale of the whole tensor (an
  * entry of dw that happens to be near 0 carries the rounding of its large neighbours) */
@@ -143,10 +140,7 @@ static void check_off_is_old_path(gn_rng *r)
 
 int main(void)
 {
-    int maxt = 1;
-#ifdef _OPENMP
-    maxt = omp_get_max_threads();
-#endif
+    int maxt = kernel_util_max_threads();
     int tcount[2] = {1, maxt > 1 ? maxt : 2};
     /* N C H W K pad */
     static const int fixed[][6] = {
