@@ -121,7 +121,8 @@ struct gn_layer {
                                     * consumer that reads it in backward), -1: none needs it */
     int read_until;                /* transient: the first such consumer (y dies after it) */
     int view_of;                   /* -1, or the layer whose y and dy this one shares
-                                    * (GN_NET_RECOMPUTE); forward and backward do nothing */
+                                    * (GN_NET_RECOMPUTE); the net skips its forward and
+                                    * backward */
     float *params, *grads;         /* this layer's slices of the flat buffers */
     float *state;
     float *save;                   /* private memory kept from forward for backward */

@@ -3,7 +3,7 @@
  * Key: layers (a list of up to GN_MAX_INPUTS indexes; negative is relative). Every input must
  * have the same H and W. Backward splits dy back (+=), so a layer listed twice gets both parts.
  * FLOPs: none counted (copies only). With one input the net may make it a view of that layer
- * (gn_layer.view_of): no copy either way. */
+ * (gn_layer.view_of), and then runs neither its forward nor its backward. */
 #include "layers/layer.h"
 
 #include <string.h>
@@ -43,7 +43,6 @@ static int route_plan(gn_layer *l, gn_err *err)
 
 static void route_forward(gn_layer *l, const gn_ctx *ctx)
 {
-    if (l->y == l->x[0]) return; /* a view (gn_layer.view_of) */
     size_t dy = gn_shape_size(l->out);
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dy;
@@ -57,7 +56,6 @@ static void route_forward(gn_layer *l, const gn_ctx *ctx)
 
 static void route_backward(gn_layer *l, const gn_ctx *ctx)
 {
-    if (l->dy == l->dx[0]) return; /* a view: its consumers wrote into the input's dy */
     size_t dout = gn_shape_size(l->out);
     for (int m = 0; m < ctx->batch; m++) {
         size_t off = (size_t)m * dout;

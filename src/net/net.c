@@ -434,7 +434,7 @@ double gn_net_forward(gn_net *net, const gn_ctx *ctx)
             l->labels = net->labels;
             l->targets = net->targets;
         }
-        l->ops->forward(l, ctx);
+        if (l->view_of < 0) l->ops->forward(l, ctx); /* a view has nothing to do */
     }
     return net->loss_layer >= 0 ? net->layers[net->loss_layer].loss : 0.0;
 }
@@ -482,7 +482,7 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
             if (net->layers[p].rebuild_at == i)
                 net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
-        l->ops->backward(l, ctx);
+        if (l->view_of < 0) l->ops->backward(l, ctx);
         if (ctx->on_backward) ctx->on_backward(ctx->hook_user, i);
     }
 }
