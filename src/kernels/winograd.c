@@ -290,11 +290,14 @@ size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
     return (size_t)p.slices * (p.u + p.slice);
 }
 
-/* ---- blocks of WB tiles of one plane ----
- * Tile j of a plane is (j / tW, j % tW); a block is tiles j0 .. j0+jn-1 (jn <= WB), lane l
- * holding tile j0 + l. Lanes past jn are zero and never stored. Each block function is written
- * once for a constant m (always inlined into a per-m copy below), so the transforms in the inner
- * loops are straight-line code, with no function pointers. */
+/* ---- blocks of WB tiles ----
+ * A block is WB consecutive columns col0 .. col0+jn-1 (jn <= WB) of a chunk's T = nb*tpi tiles,
+ * all of one channel (or filter): column n*tpi + j is tile j = (j / tW, j % tW) of image n, so a
+ * block runs on across images where a map has fewer than WB tiles (ResNet-18's 4x4 and 2x2
+ * stages: one to four tiles per image). Lane l holds column col0 + l; lanes past jn are zero and
+ * never stored. Each block function is written once for a constant m (always inlined into a
+ * per-m copy below), so the transforms in the inner loops are straight-line code, with no
+ * function pointers. */
 
 #if defined(__GNUC__)
 #define WINO_INLINE static inline __attribute__((always_inline))
@@ -302,18 +305,42 @@ size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 #define WINO_INLINE static inline
 #endif
 
-/* x plane:(H,W) -> o rows q*os, q < a^2: B^T d B of the block's patches */
-WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict plane,
-                             const conv2d_shape *s, int tW, int j0, int jn, const int m)
+/* Where each lane's tile lies: its plane (offset from the channel's plane in image 0) and its
+ * tile row and column. */
+typedef struct wino_lanes {
+    int jn;
+    size_t plane[WB];
+    int ti[WB], tj[WB];
+} wino_lanes;
+
+static void lanes_at(wino_lanes *L, size_t col0, size_t T, size_t plane_stride,
+                     const wino_plan *p)
+{
+    L->jn = (int)GN_MIN((size_t)WB, T - col0);
+    size_t n = col0 / p->tpi;
+    int j = (int)(col0 % p->tpi);
+    for (int l = 0; l < L->jn; l++) {
+        L->plane[l] = n * plane_stride;
+        L->ti[l] = j / p->tW;
+        L->tj[l] = j % p->tW;
+        if (++j == p->tpi) j = 0, n++;
+    }
+}
+
+/* x planes (H,W) at base + plane[l] -> o rows q*os, q < a^2: B^T d B of the lanes' patches */
+WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict base,
+                             const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int a = m + 2, H = s->H, W = s->W;
     float d[36 * WB];
-    int ti = j0 / tW, tj = j0 % tW;
     for (int l = 0; l < WB; l++) {
-        int h0 = ti * m - s->pad, w0 = tj * m - s->pad;
-        if (l >= jn) {
+        if (l >= L->jn) {
             for (int q = 0; q < a * a; q++) d[q * WB + l] = 0.0f;
-        } else if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
+            continue;
+        }
+        const float *plane = base + L->plane[l];
+        int h0 = L->ti[l] * m - s->pad, w0 = L->tj[l] * m - s->pad;
+        if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
             const float *src = plane + (size_t)h0 * W + w0;
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++) d[(i * a + j) * WB + l] = src[(size_t)i * W + j];
@@ -325,7 +352,6 @@ WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict
                         h >= 0 && h < H && w >= 0 && w < W ? plane[(size_t)h * W + w] : 0.0f;
                 }
         }
-        if (++tj == tW) tj = 0, ti++;
     }
     if (m == 2)
         bt2d_2(o, os, d, WB);
@@ -333,10 +359,10 @@ WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict
         bt2d_4(o, os, d, WB);
 }
 
-/* dx plane:(H,W) += overlap-add of B dV B^T, dV rows q*vs (tiles in order: overlaps add up as
- * in the scalar loop) */
-WINO_INLINE void input_grad_block(float *restrict plane, const float *restrict v, size_t vs,
-                                  const conv2d_shape *s, int tW, int j0, int jn, const int m)
+/* dx planes (H,W) += overlap-add of B dV B^T, dV rows q*vs (lanes in order: overlaps in one
+ * plane add up in tile order, as in the scalar loop) */
+WINO_INLINE void input_grad_block(float *restrict base, const float *restrict v, size_t vs,
+                                  const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int a = m + 2, H = s->H, W = s->W;
     float d[36 * WB];
@@ -344,9 +370,9 @@ WINO_INLINE void input_grad_block(float *restrict plane, const float *restrict v
         b2d_2(d, WB, v, vs);
     else
         b2d_4(d, WB, v, vs);
-    int ti = j0 / tW, tj = j0 % tW;
-    for (int l = 0; l < jn; l++) {
-        int h0 = ti * m - s->pad, w0 = tj * m - s->pad;
+    for (int l = 0; l < L->jn; l++) {
+        float *plane = base + L->plane[l];
+        int h0 = L->ti[l] * m - s->pad, w0 = L->tj[l] * m - s->pad;
         if (h0 >= 0 && w0 >= 0 && h0 + a <= H && w0 + a <= W) {
             float *dst = plane + (size_t)h0 * W + w0;
             for (int i = 0; i < a; i++)
@@ -361,13 +387,12 @@ WINO_INLINE void input_grad_block(float *restrict plane, const float *restrict v
                 }
             }
         }
-        if (++tj == tW) tj = 0, ti++;
     }
 }
 
-/* M rows q*ms -> y plane:(P,Q) = A^T M A + bias, outputs past the edge dropped */
-WINO_INLINE void output_block(float *restrict plane, const float *restrict mk, size_t ms,
-                              float bias, const conv2d_shape *s, int tW, int j0, int jn,
+/* M rows q*ms -> y planes (P,Q) = A^T M A + bias, outputs past the edge dropped */
+WINO_INLINE void output_block(float *restrict base, const float *restrict mk, size_t ms,
+                              float bias, const conv2d_shape *s, const wino_lanes *L,
                               const int m)
 {
     const int P = s->P, Q = s->Q;
@@ -376,11 +401,10 @@ WINO_INLINE void output_block(float *restrict plane, const float *restrict mk, s
         at2d_2(yt, WB, mk, ms);
     else
         at2d_4(yt, WB, mk, ms);
-    int ti = j0 / tW, tj = j0 % tW;
-    for (int l = 0; l < jn; l++) {
-        int h0 = ti * m, w0 = tj * m;
+    for (int l = 0; l < L->jn; l++) {
+        int h0 = L->ti[l] * m, w0 = L->tj[l] * m;
         int hn = GN_MIN(m, P - h0), wn = GN_MIN(m, Q - w0);
-        float *dst = plane + (size_t)h0 * Q + w0;
+        float *dst = base + L->plane[l] + (size_t)h0 * Q + w0;
         if (hn == m && wn == m) {
             for (int r = 0; r < m; r++)
                 for (int q = 0; q < m; q++) dst[(size_t)r * Q + q] = yt[(r * m + q) * WB + l] + bias;
@@ -388,23 +412,23 @@ WINO_INLINE void output_block(float *restrict plane, const float *restrict mk, s
             for (int r = 0; r < hn; r++)
                 for (int q = 0; q < wn; q++) dst[(size_t)r * Q + q] = yt[(r * m + q) * WB + l] + bias;
         }
-        if (++tj == tW) tj = 0, ti++;
     }
 }
 
-/* dy plane:(P,Q) -> Mbar rows q*os = A dy A^T, outputs past the edge read as zero */
-WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *restrict plane,
-                                   const conv2d_shape *s, int tW, int j0, int jn, const int m)
+/* dy planes (P,Q) -> Mbar rows q*os = A dy A^T, outputs past the edge read as zero */
+WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *restrict base,
+                                   const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int P = s->P, Q = s->Q;
     float yt[16 * WB];
-    int ti = j0 / tW, tj = j0 % tW;
     for (int l = 0; l < WB; l++) {
-        int h0 = ti * m, w0 = tj * m;
-        const float *src = plane + (size_t)h0 * Q + w0;
-        if (l >= jn) {
+        if (l >= L->jn) {
             for (int q = 0; q < m * m; q++) yt[q * WB + l] = 0.0f;
-        } else if (h0 + m <= P && w0 + m <= Q) {
+            continue;
+        }
+        int h0 = L->ti[l] * m, w0 = L->tj[l] * m;
+        const float *src = base + L->plane[l] + (size_t)h0 * Q + w0;
+        if (h0 + m <= P && w0 + m <= Q) {
             for (int r = 0; r < m; r++)
                 for (int q = 0; q < m; q++) yt[(r * m + q) * WB + l] = src[(size_t)r * Q + q];
         } else {
@@ -413,7 +437,6 @@ WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *re
                     yt[(r * m + q) * WB + l] =
                         h0 + r < P && w0 + q < Q ? src[(size_t)r * Q + q] : 0.0f;
         }
-        if (++tj == tW) tj = 0, ti++;
     }
     if (m == 2)
         a2d_2(o, os, yt, WB);
@@ -449,28 +472,26 @@ WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du,
 
 /* One copy of each block function per m, called through a switch once per block. */
 #define WINO_PER_M(m)                                                                       \
-    static void input_block_##m(float *restrict o, size_t os, const float *restrict plane,  \
-                                const conv2d_shape *s, int tW, int j0, int jn)              \
+    static void input_block_##m(float *restrict o, size_t os, const float *restrict base,   \
+                                const conv2d_shape *s, const wino_lanes *L)                 \
     {                                                                                       \
-        input_block(o, os, plane, s, tW, j0, jn, m);                                        \
+        input_block(o, os, base, s, L, m);                                                  \
     }                                                                                       \
-    static void input_grad_block_##m(float *restrict plane, const float *restrict v,        \
-                                     size_t vs, const conv2d_shape *s, int tW, int j0,      \
-                                     int jn)                                                \
+    static void input_grad_block_##m(float *restrict base, const float *restrict v,         \
+                                     size_t vs, const conv2d_shape *s, const wino_lanes *L) \
     {                                                                                       \
-        input_grad_block(plane, v, vs, s, tW, j0, jn, m);                                   \
+        input_grad_block(base, v, vs, s, L, m);                                             \
     }                                                                                       \
-    static void output_block_##m(float *restrict plane, const float *restrict mk,           \
-                                 size_t ms, float bias, const conv2d_shape *s, int tW,      \
-                                 int j0, int jn)                                            \
+    static void output_block_##m(float *restrict base, const float *restrict mk, size_t ms, \
+                                 float bias, const conv2d_shape *s, const wino_lanes *L)    \
     {                                                                                       \
-        output_block(plane, mk, ms, bias, s, tW, j0, jn, m);                                \
+        output_block(base, mk, ms, bias, s, L, m);                                          \
     }                                                                                       \
     static void output_grad_block_##m(float *restrict o, size_t os,                         \
-                                      const float *restrict plane, const conv2d_shape *s,   \
-                                      int tW, int j0, int jn)                               \
+                                      const float *restrict base, const conv2d_shape *s,    \
+                                      const wino_lanes *L)                                  \
     {                                                                                       \
-        output_grad_block(o, os, plane, s, tW, j0, jn, m);                                  \
+        output_grad_block(o, os, base, s, L, m);                                            \
     }                                                                                       \
     static void weight_block_##m(float *restrict o, size_t os, const float *restrict w,     \
                                  int nb)                                                    \
@@ -551,33 +572,33 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
     }
 }
 
-/* The four tile passes walk the planes of a chunk (image n, channel or filter c; the OpenMP loop
- * runs over planes, so overlap-adds into one plane stay on one thread) and, in each, blocks of up
- * to WB tiles: tile j of the plane is column n*tpi + j of the big arrays. */
-#define FOR_TILE_BLOCKS(nplanes)                                                            \
+/* The four tile passes walk the channels (or filters) of a chunk in an OpenMP loop, so the
+ * overlap-adds into one plane stay on one thread, and in each channel the blocks of WB
+ * columns of the T = nb*tpi tiles. */
+#define FOR_CHANNEL_BLOCKS(nch, T)                                                          \
     (void)threads; /* read only by the OpenMP pragma */                                     \
     _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1)")      \
-    for (int i = 0; i < (nplanes); i++)                                                     \
-        for (int j0 = 0; j0 < p->tpi; j0 += WB)
+    for (int c = 0; c < (nch); c++)                                                         \
+        for (size_t col0 = 0; col0 < (T); col0 += WB)
 
 /* x:(nb,C,H,W) -> V:(aa,C,T), T = nb*tpi */
 static void input_tiles(float *restrict V, const float *restrict x, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int C = s->C;
-    size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
-    FOR_TILE_BLOCKS(nb * C)
+    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    FOR_CHANNEL_BLOCKS(C, T)
     {
-        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
-        const float *plane = x + (size_t)i * s->H * s->W;
-        float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0, blk[36 * WB];
-        float *o = jn == WB ? v : blk;
-        size_t os = jn == WB ? CT : WB;
+        wino_lanes L;
+        lanes_at(&L, col0, T, C * HW, p);
+        float *v = V + (size_t)c * T + col0, blk[36 * WB];
+        float *o = L.jn == WB ? v : blk;
+        size_t os = L.jn == WB ? CT : WB;
         if (p->m == 2)
-            input_block_2(o, os, plane, s, p->tW, j0, jn);
+            input_block_2(o, os, x + c * HW, s, &L);
         else
-            input_block_4(o, os, plane, s, p->tW, j0, jn);
-        if (jn < WB) rows_put(v, CT, blk, p->aa, jn);
+            input_block_4(o, os, x + c * HW, s, &L);
+        if (L.jn < WB) rows_put(v, CT, blk, p->aa, L.jn);
     }
 }
 
@@ -586,22 +607,23 @@ static void input_grad(float *restrict dx, const float *restrict V, int nb,
                        const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int C = s->C;
-    size_t T = (size_t)nb * p->tpi, CT = (size_t)C * T;
-    FOR_TILE_BLOCKS(nb * C)
+    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    FOR_CHANNEL_BLOCKS(C, T)
     {
-        int n = i / C, c = i % C, jn = GN_MIN(WB, p->tpi - j0);
-        float *plane = dx + (size_t)i * s->H * s->W, blk[36 * WB];
-        const float *v = V + (size_t)c * T + (size_t)n * p->tpi + j0;
+        wino_lanes L;
+        lanes_at(&L, col0, T, C * HW, p);
+        float blk[36 * WB];
+        const float *v = V + (size_t)c * T + col0;
         size_t vs = CT;
-        if (jn < WB) {
-            rows_get(blk, v, CT, p->aa, jn);
+        if (L.jn < WB) {
+            rows_get(blk, v, CT, p->aa, L.jn);
             v = blk;
             vs = WB;
         }
         if (p->m == 2)
-            input_grad_block_2(plane, v, vs, s, p->tW, j0, jn);
+            input_grad_block_2(dx + c * HW, v, vs, s, &L);
         else
-            input_grad_block_4(plane, v, vs, s, p->tW, j0, jn);
+            input_grad_block_4(dx + c * HW, v, vs, s, &L);
     }
 }
 
@@ -610,22 +632,23 @@ static void output_tiles(float *restrict y, const float *restrict M, const float
                          int nb, const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int K = s->K;
-    size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
-    FOR_TILE_BLOCKS(nb * K)
+    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    FOR_CHANNEL_BLOCKS(K, T)
     {
-        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
-        float *plane = y + (size_t)i * s->P * s->Q, bias = b ? b[k] : 0.0f, blk[36 * WB];
-        const float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0;
+        wino_lanes L;
+        lanes_at(&L, col0, T, K * PQ, p);
+        float bias = b ? b[c] : 0.0f, blk[36 * WB];
+        const float *mk = M + (size_t)c * T + col0;
         size_t ms = KT;
-        if (jn < WB) {
-            rows_get(blk, mk, KT, p->aa, jn);
+        if (L.jn < WB) {
+            rows_get(blk, mk, KT, p->aa, L.jn);
             mk = blk;
             ms = WB;
         }
         if (p->m == 2)
-            output_block_2(plane, mk, ms, bias, s, p->tW, j0, jn);
+            output_block_2(y + c * PQ, mk, ms, bias, s, &L);
         else
-            output_block_4(plane, mk, ms, bias, s, p->tW, j0, jn);
+            output_block_4(y + c * PQ, mk, ms, bias, s, &L);
     }
 }
 
@@ -634,19 +657,19 @@ static void output_grad(float *restrict M, const float *restrict dy, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int K = s->K;
-    size_t T = (size_t)nb * p->tpi, KT = (size_t)K * T;
-    FOR_TILE_BLOCKS(nb * K)
+    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    FOR_CHANNEL_BLOCKS(K, T)
     {
-        int n = i / K, k = i % K, jn = GN_MIN(WB, p->tpi - j0);
-        const float *plane = dy + (size_t)i * s->P * s->Q;
-        float *mk = M + (size_t)k * T + (size_t)n * p->tpi + j0, blk[36 * WB];
-        float *o = jn == WB ? mk : blk;
-        size_t os = jn == WB ? KT : WB;
+        wino_lanes L;
+        lanes_at(&L, col0, T, K * PQ, p);
+        float *mk = M + (size_t)c * T + col0, blk[36 * WB];
+        float *o = L.jn == WB ? mk : blk;
+        size_t os = L.jn == WB ? KT : WB;
         if (p->m == 2)
-            output_grad_block_2(o, os, plane, s, p->tW, j0, jn);
+            output_grad_block_2(o, os, dy + c * PQ, s, &L);
         else
-            output_grad_block_4(o, os, plane, s, p->tW, j0, jn);
-        if (jn < WB) rows_put(mk, KT, blk, p->aa, jn);
+            output_grad_block_4(o, os, dy + c * PQ, s, &L);
+        if (L.jn < WB) rows_put(mk, KT, blk, p->aa, L.jn);
     }
 }
 
