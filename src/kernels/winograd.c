@@ -14,14 +14,14 @@
  * with its transpose for the backward passes; a 2-D transform F X F^T applies the 1-D one to
  * the columns, then to the rows.
  *
- * Workspace: `slices` arrays of alpha^2 K C floats, then per thread a slice holding
+ * Workspace: `dwparts` arrays of alpha^2 K C floats, then per thread a slice holding
  * V (alpha^2,C,T) and M (alpha^2,K,T), T = tiles in a chunk (T contiguous: the layout the GEMMs
  * want). The first alpha^2 K C array is U (shared by the threads); backward first runs the data
  * pass over all chunks (dV overwrites V), then the weight pass, where U is no longer needed and
- * its space holds thread 0's dU, the others thread t's dU partial. So the transformed weights
- * and their gradients never both take space for the same thread: ResNet-18's largest shapes cost
- * one alpha^2 K C array less per layer than with U beside every dU. The price is computing
- * Mbar = A dy A^T twice (once per pass), one of the cheaper transforms. */
+ * its space holds dU (thread 0's, the others thread t's dU partial when the weight pass runs in
+ * an OpenMP loop). So the transformed weights and their gradients never both take space for the
+ * same thread. The price is computing Mbar = A dy A^T twice (once per pass), one of the
+ * cheaper transforms. */
 #include "kernels/winograd.h"
 #include "kernels/kprof.h"
 #include "core/util.h"
@@ -38,6 +38,11 @@
 /* The loop over chunks runs threads in parallel only when each thread gets at least this many
  * tiles; below that, chunks go in turn through multithreaded sgemm. */
 #define WINO_PAR_TILES 8
+/* The weight pass runs its chunks in turn (one dU, multithreaded sgemm) from this many filter x
+ * channel pairs on: there a dU partial per thread costs more memory (16 or 36 MiB at 512x512)
+ * and summing them more time than the in-turn GEMMs lose; on thinner layers (many small GEMMs
+ * per image) the loop over chunks is faster. docs/performance.md, "Winograd". */
+#define WINO_DW_INTURN_KC (256 * 512)
 
 /* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
 
@@ -214,9 +219,11 @@ WINO_2D(gt2d_4, gt_4, 6, 3)
 typedef struct wino_plan {
     int m, a, aa;       /* output tile, input patch (alpha), positions alpha^2 */
     int tH, tW, tpi;    /* tiles down, across, per image */
+    int cap;            /* images per chunk when chunks go in turn */
     int ipc, nchunks;   /* images per chunk, chunks */
     int nt;             /* threads in the loop over chunks; 1: chunks in turn */
-    int slices;         /* per-thread slices the workspace holds */
+    int slices;         /* per-thread slices (V and M) the workspace holds */
+    int dwparts;        /* dU partials: slices for the weight pass in an OpenMP loop, else 1 */
     size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, V plus M */
 } wino_plan;
 
@@ -248,6 +255,7 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
             p.slices = t;
             break;
         }
+    p.dwparts = (size_t)s->K * s->C < WINO_DW_INTURN_KC ? p.slices : 1;
     size_t tmax = (size_t)cap * p.tpi;
     p.u = round16((size_t)p.aa * s->K * s->C);
     p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
@@ -258,7 +266,7 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
     if (nt > threads) nt = threads;
 #endif
     p.nt = loop_ok(s, p.tpi, nt) ? nt : 1;
-    p.ipc = cap;
+    p.cap = p.ipc = cap;
     if (p.nt > 1) { /* a multiple of nt chunks, as even as the batch allows */
         int nch = (s->N + cap - 1) / cap;
         nch = (nch + p.nt - 1) / p.nt * p.nt;
@@ -287,7 +295,7 @@ int winograd_auto(const conv2d_shape *s)
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 {
     wino_plan p = make_plan(s, m, threads);
-    return (size_t)p.slices * (p.u + p.slice);
+    return (size_t)p.dwparts * p.u + (size_t)p.slices * p.slice;
 }
 
 /* ---- blocks of WB tiles ----
@@ -740,7 +748,7 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
+    float *U = ws, *sl = ws + (size_t)p.dwparts * p.u;
     double ck = kprof_now(prof);
     weight_tiles(U, w, s, &p, threads);
     kprof_lap(prof, 0, &ck);
@@ -787,7 +795,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     size_t nu = (size_t)p.aa * s->K * s->C;
-    float *U = ws, *sl = ws + (size_t)p.slices * p.u;
+    float *U = ws, *sl = ws + (size_t)p.dwparts * p.u;
     double part[KPROF_MAX_THREADS][2] = {{0}};
     double ck = kprof_now(prof);
     if (db) bias_grad(db, dy, s, threads);
@@ -808,16 +816,21 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
                 data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s, &p,
                            1, prof ? part[id] : NULL);
             }
+            kprof_merge(prof, part, p.nt);
         }
     }
-    /* The weight pass: thread t's dU (partial) at ws + t*u, U's space for thread 0. */
-    if (p.nt == 1) {
+    if (p.dwparts == 1 || p.nt == 1) {
+        /* The weight pass in turn: chunks of up to cap images into one dU in U's space (the
+         * data pass is done with U), transforms in OpenMP loops over channels, multithreaded
+         * sgemm. */
         memset(ws, 0, nu * sizeof(float));
-        for (int ch = 0; ch < p.nchunks; ch++) {
-            int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+        for (int n0 = 0; n0 < s->N; n0 += p.cap) {
+            int nb = GN_MIN(p.cap, s->N - n0);
             weight_chunk(ws, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
         }
     } else {
+        /* The weight pass in an OpenMP loop: thread t's dU partial at ws + t*u, U's space for
+         * thread 0. */
 #pragma omp parallel num_threads(p.nt)
         {
             int id = kernel_thread_id();

@@ -11,10 +11,11 @@
  *   data     Mbar[xi]:(K,T) = (A dy A^T)[xi],  dV[xi]:(C,T) = U[xi]^T Mbar[xi],
  *            dx += overlap-add of B dV B^T over the patches (the adjoint of the forward)
  *   weights  dU[xi]:(K,C) += Mbar[xi] V[xi]^T,  dw += G^T dU G
- * Each product is one cblas_sgemm per xi. Chunks of images go through an OpenMP loop
- * (single-threaded sgemm inside, per-thread workspace, dU partials summed in thread order)
- * when there are enough tiles for every thread; otherwise the chunks go in turn through
- * multithreaded sgemm, with the transforms in OpenMP loops over channels. A run repeats bit for
+ * Each product is one cblas_sgemm per xi. In forward and the data pass, chunks of images go
+ * through an OpenMP loop (single-threaded sgemm inside, per-thread workspace) when there are
+ * enough tiles for every thread; otherwise the chunks go in turn through multithreaded sgemm,
+ * with the transforms in OpenMP loops over channels. The weight pass does the same, except on
+ * wide layers (K*C >= 256*512), where its chunks go in turn into one dU. A run repeats bit for
  * bit for a given thread count.
  *
  * The shape's `winograd` field picks m; winograd_applies() says whether these kernels can run

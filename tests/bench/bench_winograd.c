@@ -1,7 +1,8 @@
 /* Winograd against im2col on ResNet-18's 3x3 shapes (docs/performance.md, "Winograd").
- *   bench_winograd error   float32 error of forward, dx and dw against the double-precision
+ *   bench_winograd error [CxH ...]   float32 error of forward, dx and dw against the double-precision
  *                          naive twins, one image, inputs and dy N(0,1), He-scaled weights
- *   bench_winograd time [N [threads]]   forward and backward ms per call (median of 5)
+ *   bench_winograd time [N [threads [CxH ...]]]   forward and backward ms per call (median of 5)
+ * Shapes are C=K channels x an HxH map (default: ResNet-18's 3x3 stages at 224 px).
  * A measuring tool, not a test: run with `meson test -C build --benchmark` or directly. */
 #include "core/rng.h"
 #include "core/util.h"
@@ -12,7 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int shapes[][3] = {{64, 56, 56}, {128, 28, 28}, {256, 14, 14}, {512, 7, 7}};
+/* C=K and the map side: ResNet-18's 3x3 stride-1 stages at 224 px (the default list) */
+typedef struct shape {
+    int C, H;
+} shape;
+static const shape default_shapes[] = {{64, 56}, {128, 28}, {256, 14}, {512, 7}};
+#define NDEFAULT (int)(sizeof default_shapes / sizeof default_shapes[0])
 static const int algos[] = {0, 2, 4};
 
 static float *alloc_floats(size_t n)
@@ -83,13 +89,13 @@ static void release(bufs *b)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
-static int run_error(void)
+static int run_error(const shape *shapes, int nshapes)
 {
     gn_rng r = gn_rng_make(gn_rng_key(7, 7, 7));
     printf("| shape | algorithm | y max abs | y max rel | dx max abs | dx max rel | dw max abs | "
            "dw max rel |\n|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        bufs b = make(1, shapes[i][0], shapes[i][1], 1, &r);
+    for (int i = 0; i < nshapes; i++) {
+        bufs b = make(1, shapes[i].C, shapes[i].H, 1, &r);
         float *yr = alloc_floats(b.ny), *dxr = alloc_floats(b.nx), *dwr = alloc_floats(b.nw);
         conv2d_forward_ref(yr, b.x, b.w, NULL, &b.s);
         memset(dxr, 0, b.nx * sizeof *dxr);
@@ -124,14 +130,14 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int run_time(int N, int threads)
+static int run_time(int N, int threads, const shape *shapes, int nshapes)
 {
     gn_rng r = gn_rng_make(gn_rng_key(8, 8, 8));
     printf("N=%d, %d threads: ms per call, median of 5 (forward / backward with dx; the share of\n"
            "transforms or im2col/col2im in both)\n", N,
            threads);
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        bufs b = make(N, shapes[i][0], shapes[i][1], threads, &r);
+    for (int i = 0; i < nshapes; i++) {
+        bufs b = make(N, shapes[i].C, shapes[i].H, threads, &r);
         printf("C=K=%3d %2dx%-2d\n", b.s.C, b.s.H, b.s.W);
         for (int a = 0; a < 3; a++) {
             b.s.winograd = algos[a];
@@ -156,11 +162,31 @@ static int run_time(int N, int threads)
     return 0;
 }
 
+/* "CxH" arguments from argv[first] on, else the default list */
+static int parse_shapes(int argc, char **argv, int first, shape *out, int max)
+{
+    int n = 0;
+    for (int i = first; i < argc && n < max; i++) {
+        shape sh;
+        if (sscanf(argv[i], "%dx%d", &sh.C, &sh.H) != 2 || sh.C < 1 || sh.H < 1) {
+            fprintf(stderr, "bench_winograd: '%s' is not CxH (channels x map side)\n", argv[i]);
+            exit(2);
+        }
+        out[n++] = sh;
+    }
+    if (n) return n;
+    memcpy(out, default_shapes, sizeof default_shapes);
+    return NDEFAULT;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "error")) return run_error();
+    shape list[32];
+    if (argc >= 2 && !strcmp(argv[1], "error"))
+        return run_error(list, parse_shapes(argc, argv, 2, list, 32));
     if (argc >= 2 && !strcmp(argv[1], "time"))
-        return run_time(argc >= 3 ? atoi(argv[2]) : 16, argc >= 4 ? atoi(argv[3]) : 2);
-    fprintf(stderr, "usage: bench_winograd error | time [N [threads]]\n");
+        return run_time(argc >= 3 ? atoi(argv[2]) : 16, argc >= 4 ? atoi(argv[3]) : 2, list,
+                        parse_shapes(argc, argv, 4, list, 32));
+    fprintf(stderr, "usage: bench_winograd error [CxH ...] | time [N [threads [CxH ...]]]\n");
     return 2;
 }
