@@ -35,10 +35,11 @@ int winograd_applies(const conv2d_shape *s);
 #define WINOGRAD_AUTO (-1)
 /* The algorithm for a finished shape, where Winograd can run: 4 (F(4x4,3x3)) on output maps of
  * at least WINOGRAD_AUTO_MIN_MAP on both sides; 2 (F(2x2,3x3)) on maps of at least
- * WINOGRAD_AUTO_MIN_MAP2 (ResNet-18's 7x7 and 4x4 stages: F(4x4) wastes most of its 6x6 tiles
- * there and needs a U and dU 2.25x larger); else 0 (im2col). docs/performance.md, "Winograd". */
-#define WINOGRAD_AUTO_MIN_MAP 8
-#define WINOGRAD_AUTO_MIN_MAP2 4
+ * WINOGRAD_AUTO_MIN_MAP2 (a 2x2 map is a quarter of F(4x4)'s one 4x4 output tile: 36
+ * multiplies per channel pair, as many as the direct sum, against 16 with F(2x2)); else 0
+ * (im2col). docs/performance.md, "Winograd". */
+#define WINOGRAD_AUTO_MIN_MAP 3
+#define WINOGRAD_AUTO_MIN_MAP2 2
 /* ... and only with at least this many input channels: below it the GEMMs are too thin to pay
  * for the transforms (Darknet-19 at 224 px: C=3 2.4x slower than im2col, C=32 even, C=64
  * 1.34x faster). */

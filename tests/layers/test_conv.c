@@ -188,8 +188,8 @@ done:
 }
 
 /* winograd=auto ([net], absent, or a layer's own under [net] winograd=0) picks per shape: the
- * same bits as winograd=4 on a 16x16 map, as winograd=2 on a 6x6 one, as winograd=0 (im2col)
- * on a 3x3 one (WINOGRAD_AUTO_MIN_MAP = 8, WINOGRAD_AUTO_MIN_MAP2 = 4). The explicit
+ * same bits as winograd=4 on a map above WINOGRAD_AUTO_MIN_MAP, as winograd=2 on one just
+ * below it, as winograd=0 (im2col) on one just below WINOGRAD_AUTO_MIN_MAP2. The explicit
  * algorithms differ from each other on every map, so each comparison can fail. */
 static void winograd_auto_rule(void)
 {
@@ -203,7 +203,9 @@ static void winograd_auto_rule(void)
                                  {"winograd=0", "winograd=auto"}};
     enum { NV = sizeof variants / sizeof variants[0], NX = 3 };
     CHECK(WINOGRAD_AUTO_MIN_C <= 64); /* the input has 64 channels */
-    const int sides[] = {3, 6, 16};
+    const int sides[] = {WINOGRAD_AUTO_MIN_MAP2 - 1, WINOGRAD_AUTO_MIN_MAP - 1,
+                         WINOGRAD_AUTO_MIN_MAP + 2};
+    CHECK(sides[0] >= 1 && sides[0] < sides[1]);
     for (int si = 0; si < 3; si++) {
         int side = sides[si];
         float *out[NV] = {NULL};
