@@ -14,14 +14,14 @@
  * with its transpose for the backward passes; a 2-D transform F X F^T applies the 1-D one to
  * the columns, then to the rows.
  *
- * Workspace: `dwparts` arrays of alpha^2 K C floats, then per thread a slice holding
+ * Workspace: `uarrays` arrays of alpha^2 K C floats, then per thread a slice holding
  * V (alpha^2,C,T) and M (alpha^2,K,T), T = tiles in a chunk (T contiguous: the layout the GEMMs
- * want). The first alpha^2 K C array is U (shared by the threads); backward first runs the data
- * pass over all chunks (dV overwrites V), then the weight pass, where U is no longer needed and
- * its space holds dU (thread 0's, the others thread t's dU partial when the weight pass runs in
- * an OpenMP loop). So the transformed weights and their gradients never both take space for the
- * same thread. The price is computing Mbar = A dy A^T twice (once per pass), one of the
- * cheaper transforms. */
+ * want). The first alpha^2 K C array is U (shared by the threads). Backward of a narrow layer
+ * (`fused`) makes one pass over the chunks, A dy A^T once per chunk feeding both dU and dV, with
+ * a dU partial per thread in the arrays after U. A wide layer (512x512: 16 or 36 MiB per array)
+ * first runs the data pass over all chunks (dV overwrites V), then the weight pass, where U is
+ * no longer needed and its space holds the one dU: U and dU never both take space, at the price
+ * of computing A dy A^T twice, one of the cheaper transforms. */
 #include "kernels/winograd.h"
 #include "kernels/kprof.h"
 #include "core/util.h"
@@ -38,11 +38,13 @@
 /* The loop over chunks runs threads in parallel only when each thread gets at least this many
  * tiles; below that, chunks go in turn through multithreaded sgemm. */
 #define WINO_PAR_TILES 8
-/* The weight pass runs its chunks in turn (one dU, multithreaded sgemm) from this many filter x
- * channel pairs on: there a dU partial per thread costs more memory (16 or 36 MiB at 512x512)
- * and summing them more time than the in-turn GEMMs lose; on thinner layers (many small GEMMs
- * per image) the loop over chunks is faster. docs/performance.md, "Winograd". */
-#define WINO_DW_INTURN_KC (256 * 512)
+/* Backward of layers with fewer filter x channel pairs than this runs data and weight gradients
+ * in one pass over the chunks (A dy A^T once per chunk, the chunk's tiles still in cache), with
+ * the dU partials of a loop over chunks beside U. Wider layers run a data pass with U, then the
+ * weight pass with its chunks in turn into one dU in U's space: there U, dU and a partial per
+ * thread would cost 16 or 36 MiB each (512x512), and the in-turn GEMMs are as fast as a loop
+ * over chunks. docs/performance.md, "Winograd". */
+#define WINO_FUSED_MAX_KC (256 * 512)
 
 /* ---- 1-D transforms: o[i*os] = (F in)[i] for in[j*is] ---- */
 
@@ -223,7 +225,8 @@ typedef struct wino_plan {
     int ipc, nchunks;   /* images per chunk, chunks */
     int nt;             /* threads in the loop over chunks; 1: chunks in turn */
     int slices;         /* per-thread slices (V and M) the workspace holds */
-    int dwparts;        /* dU partials: slices for the weight pass in an OpenMP loop, else 1 */
+    int fused;          /* backward in one pass over the chunks, U beside the dU partials */
+    int uarrays;        /* alpha^2 K C arrays in the workspace: U, then dU partials if fused */
     size_t u, vm, slice; /* floats: U (and each dU), V (and M) of a full chunk, V plus M */
 } wino_plan;
 
@@ -255,7 +258,8 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
             p.slices = t;
             break;
         }
-    p.dwparts = (size_t)s->K * s->C < WINO_DW_INTURN_KC ? p.slices : 1;
+    p.fused = (size_t)s->K * s->C < WINO_FUSED_MAX_KC;
+    p.uarrays = p.fused ? 1 + p.slices : 1;
     size_t tmax = (size_t)cap * p.tpi;
     p.u = round16((size_t)p.aa * s->K * s->C);
     p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
@@ -295,7 +299,7 @@ int winograd_auto(const conv2d_shape *s)
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
 {
     wino_plan p = make_plan(s, m, threads);
-    return (size_t)p.dwparts * p.u + (size_t)p.slices * p.slice;
+    return (size_t)p.uarrays * p.u + (size_t)p.slices * p.slice;
 }
 
 /* ---- blocks of WB tiles ----
@@ -704,16 +708,14 @@ static void forward_chunk(float *restrict y, const float *restrict x, const floa
     kprof_lap(t, 0, &ck);
 }
 
-/* dx += B (U^T Mbar) B^T for nb images; sl: one slice */
-static void data_chunk(float *restrict dx, const float *restrict dy, const float *restrict U,
-                       int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
-                       int threads, double *t)
+/* dx += B (U^T Mbar) B^T for nb images, Mbar in the slice's M (V is overwritten) */
+static void data_from_mbar(float *restrict dx, const float *restrict U, int nb,
+                           float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                           int threads, double *t)
 {
     double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
     float *V = sl, *M = sl + p->vm;
-    output_grad(M, dy, nb, s, p, threads);
-    kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++) /* dV over V */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
                     U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
@@ -721,6 +723,17 @@ static void data_chunk(float *restrict dx, const float *restrict dy, const float
     kprof_lap(t, 1, &ck);
     input_grad(dx, V, nb, s, p, threads);
     kprof_lap(t, 0, &ck);
+}
+
+/* dx += B (U^T Mbar) B^T for nb images; sl: one slice */
+static void data_chunk(float *restrict dx, const float *restrict dy, const float *restrict U,
+                       int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                       int threads, double *t)
+{
+    double ck = kprof_now(t);
+    output_grad(sl + p->vm, dy, nb, s, p, threads);
+    kprof_lap(t, 0, &ck);
+    data_from_mbar(dx, U, nb, sl, s, p, threads, t);
 }
 
 /* dU += Mbar V^T for nb images; sl: one slice */
@@ -741,6 +754,17 @@ static void weight_chunk(float *restrict dU, const float *restrict dy, const flo
     kprof_lap(t, 1, &ck);
 }
 
+/* dU += Mbar V^T and, when dx is not NULL, dx += B (U^T Mbar) B^T for nb images, Mbar
+ * computed once; sl: one slice */
+static void both_chunk(float *restrict dx, float *restrict dU, const float *restrict dy,
+                       const float *restrict x, const float *restrict U, int nb,
+                       float *restrict sl, const conv2d_shape *s, const wino_plan *p,
+                       int threads, double *t)
+{
+    weight_chunk(dU, dy, x, nb, sl, s, p, threads, t);
+    if (dx) data_from_mbar(dx, U, nb, sl, s, p, threads, t); /* V's job is done */
+}
+
 void winograd_forward_prof(float *restrict y, const float *restrict x, const float *restrict w,
                            const float *restrict b, float *restrict ws, const conv2d_shape *s,
                            int threads, double *prof)
@@ -748,7 +772,7 @@ void winograd_forward_prof(float *restrict y, const float *restrict x, const flo
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    float *U = ws, *sl = ws + (size_t)p.dwparts * p.u;
+    float *U = ws, *sl = ws + (size_t)p.uarrays * p.u;
     double ck = kprof_now(prof);
     weight_tiles(U, w, s, &p, threads);
     kprof_lap(prof, 0, &ck);
@@ -795,65 +819,73 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
     size_t nu = (size_t)p.aa * s->K * s->C;
-    float *U = ws, *sl = ws + (size_t)p.dwparts * p.u;
+    float *U = ws, *sl = ws + (size_t)p.uarrays * p.u;
     double part[KPROF_MAX_THREADS][2] = {{0}};
     double ck = kprof_now(prof);
     if (db) bias_grad(db, dy, s, threads);
+    if (dx) weight_tiles(U, w, s, &p, threads);
     kprof_lap(prof, 0, &ck);
-    if (dx) { /* the data pass, with U */
-        ck = kprof_now(prof);
-        weight_tiles(U, w, s, &p, threads);
-        kprof_lap(prof, 0, &ck);
+    float *dU = ws; /* where the summed dU ends up */
+    if (p.fused) {
+        /* One pass: U stays, dU (thread t's partial) at ws + (1+t)*u. */
+        dU = ws + p.u;
         if (p.nt == 1) {
+            memset(dU, 0, nu * sizeof(float));
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl, s, &p, threads, prof);
+                both_chunk(dx ? dx + n0 * xs : NULL, dU, dy + n0 * ys, x + n0 * xs, U, nb, sl, s,
+                           &p, threads, prof);
             }
         } else {
-#pragma omp parallel for schedule(static) num_threads(p.nt)
-            for (int ch = 0; ch < p.nchunks; ch++) {
-                int id = kernel_thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s, &p,
-                           1, prof ? part[id] : NULL);
+#pragma omp parallel num_threads(p.nt)
+            {
+                int id = kernel_thread_id();
+                float *mine = dU + (size_t)id * p.u;
+                memset(mine, 0, nu * sizeof(float));
+#pragma omp for schedule(static)
+                for (int ch = 0; ch < p.nchunks; ch++) {
+                    int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                    both_chunk(dx ? dx + n0 * xs : NULL, mine, dy + n0 * ys, x + n0 * xs, U, nb,
+                               sl + (size_t)id * p.slice, s, &p, 1, prof ? part[id] : NULL);
+                }
+                /* After the barrier every partial is complete: sum them in thread order into
+                 * thread 0's. */
+#pragma omp for schedule(static)
+                for (size_t i = 0; i < nu; i++) {
+                    float acc = 0;
+                    for (int t = 0; t < p.nt; t++) acc += dU[(size_t)t * p.u + i];
+                    dU[i] = acc;
+                }
             }
             kprof_merge(prof, part, p.nt);
         }
-    }
-    if (p.dwparts == 1 || p.nt == 1) {
+    } else {
+        if (dx) { /* the data pass, with U */
+            if (p.nt == 1) {
+                for (int ch = 0; ch < p.nchunks; ch++) {
+                    int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                    data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl, s, &p, threads, prof);
+                }
+            } else {
+#pragma omp parallel for schedule(static) num_threads(p.nt)
+                for (int ch = 0; ch < p.nchunks; ch++) {
+                    int id = kernel_thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                    data_chunk(dx + n0 * xs, dy + n0 * ys, U, nb, sl + (size_t)id * p.slice, s,
+                               &p, 1, prof ? part[id] : NULL);
+                }
+                kprof_merge(prof, part, p.nt);
+            }
+        }
         /* The weight pass in turn: chunks of up to cap images into one dU in U's space (the
          * data pass is done with U), transforms in OpenMP loops over channels, multithreaded
          * sgemm. */
-        memset(ws, 0, nu * sizeof(float));
+        memset(dU, 0, nu * sizeof(float));
         for (int n0 = 0; n0 < s->N; n0 += p.cap) {
             int nb = GN_MIN(p.cap, s->N - n0);
-            weight_chunk(ws, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
+            weight_chunk(dU, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
         }
-    } else {
-        /* The weight pass in an OpenMP loop: thread t's dU partial at ws + t*u, U's space for
-         * thread 0. */
-#pragma omp parallel num_threads(p.nt)
-        {
-            int id = kernel_thread_id();
-            float *mine = ws + (size_t)id * p.u;
-            memset(mine, 0, nu * sizeof(float));
-#pragma omp for schedule(static)
-            for (int ch = 0; ch < p.nchunks; ch++) {
-                int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                weight_chunk(mine, dy + n0 * ys, x + n0 * xs, nb, sl + (size_t)id * p.slice, s,
-                             &p, 1, prof ? part[id] : NULL);
-            }
-            /* After the barrier every partial is complete: sum them in thread order into
-             * thread 0's. */
-#pragma omp for schedule(static)
-            for (size_t i = 0; i < nu; i++) {
-                float acc = 0;
-                for (int t = 0; t < p.nt; t++) acc += ws[(size_t)t * p.u + i];
-                ws[i] = acc;
-            }
-        }
-        kprof_merge(prof, part, p.nt);
     }
     ck = kprof_now(prof);
-    weight_grad(dw, ws, s, &p, threads);
+    weight_grad(dw, dU, s, &p, threads);
     kprof_lap(prof, 0, &ck);
 }

@@ -14,9 +14,10 @@
  * Each product is one cblas_sgemm per xi. In forward and the data pass, chunks of images go
  * through an OpenMP loop (single-threaded sgemm inside, per-thread workspace) when there are
  * enough tiles for every thread; otherwise the chunks go in turn through multithreaded sgemm,
- * with the transforms in OpenMP loops over channels. The weight pass does the same, except on
- * wide layers (K*C >= 256*512), where its chunks go in turn into one dU. A run repeats bit for
- * bit for a given thread count.
+ * with the transforms in OpenMP loops over channels. Backward computes dV and dU in the same
+ * pass over the chunks (dU partials per thread, summed in thread order), except on wide layers
+ * (K*C >= 256*512): a data pass, then a weight pass with its chunks in turn into one dU. A run
+ * repeats bit for bit for a given thread count.
  *
  * The shape's `winograd` field picks m; winograd_applies() says whether these kernels can run
  * the shape. The _prof variants add seconds spent in transforms to prof[0] and in sgemm to
