@@ -2,83 +2,131 @@
  * in both directions, so every thread writes its own planes. */
 #include "kernels/pool.h"
 
+#include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* The outputs [qa, qb) of one row whose windows lie inside the image columns, window rows
- * [h0, h1). Element by element of the window across the whole row, so the outputs' compare
- * chains run side by side (and vectorize) instead of one 9-long dependency chain per output;
- * each output still sees its window in row-major order, so the first maximum wins a tie. */
-static inline void maxpool_row_inner(float *restrict yr, int32_t *restrict ir,
-                                     const float *restrict xp, int W, int h0, int h1, int qa,
-                                     int qb, int K, int S, int O)
+/* Max pooling goes through a copy of each plane framed with -inf, rows and columns from -O to
+ * the last window's end: every window then lies inside the frame, and a whole row of outputs
+ * runs as one loop over q (vectorizable, even on ResNet's 16-wide maps at 64 px) with no edge
+ * cases. Each output starts at -inf with the index of its window's first pixel inside the image
+ * and takes, element by element in row-major window order, a value above its best (or the
+ * first NaN). A frame cell never wins (-inf is not above anything, nor NaN), so indices stay
+ * in the image, ties go to the first maximum, and a window of -inf pixels answers its first.
+ * With stride 2 each frame row is stored as its even columns, then its odd ones, so the
+ * window's columns 2q, 2q+1, 2q+2 are even[q], odd[q], even[q+1]: unit-stride loads. */
+typedef struct pool_frame {
+    float *buf;
+    int Hp, Wp; /* frame rows, floats per frame row: input row h is frame row h + O */
+    int half;   /* stride 2: the odd columns start here in a row (else 0) */
+    int Qv;     /* outputs per row rounded up to whole vectors (the frame is that wide) */
+    float *yrow;    /* Qv outputs of the row at work */
+    int32_t *irow;  /* and their indices */
+} pool_frame;
+
+/* Outputs per row are computed in whole vectors of this many lanes, the extra ones from frame
+ * cells alone and never stored: no remainder loops on rows like 28 or 56 outputs. */
+#define POOL_VEC 16
+
+static void frame_fill(pool_frame *f, const float *restrict xp, int H, int W, int O)
 {
-    for (int q = qa; q < qb; q++) {
-        yr[q] = xp[(ptrdiff_t)h0 * W + q * S - O];
-        ir[q] = h0 * W + q * S - O;
-    }
-    for (int h = h0; h < h1; h++) {
-        const float *row = xp + (ptrdiff_t)h * W;
-        for (int s = 0; s < K; s++)
-            for (int q = qa; q < qb; q++) {
-                float v = row[q * S - O + s], best = yr[q];
-                int take = (v > best) | ((v != v) & (best == best));
-                yr[q] = take ? v : best;
-                ir[q] = take ? h * W + q * S - O + s : ir[q];
-            }
+    for (int r = 0; r < f->Hp; r++) {
+        float *dst = f->buf + (size_t)r * f->Wp;
+        for (int c = 0; c < f->Wp; c++) dst[c] = -INFINITY;
+        int h = r - O;
+        if (h < 0 || h >= H) continue;
+        const float *src = xp + (size_t)h * W - O; /* src[c]: frame column c */
+        int c1 = imin(O + W, f->Wp);               /* image columns: frame [O, c1) */
+        if (!f->half) {
+            memcpy(dst + O, src + O, (size_t)(c1 - O) * sizeof(float));
+            continue;
+        }
+        for (int par = 0; par < 2; par++) { /* frame column c = 2j + par */
+            float *d = dst + par * f->half;
+            for (int j = (O - par + 1) / 2; 2 * j + par < c1; j++) d[j] = src[2 * j + par];
+        }
     }
 }
 
-/* One output (p, q) whatever its window: clipped to the image, branch-free selection. */
-static inline void maxpool_one(float *restrict yo, int32_t *restrict io, const float *restrict xp,
-                               int W, int h0, int h1, int q, int K, int S, int O)
+/* The running maximum of a row of outputs against one window element per output */
+static inline void take_max(float *restrict yr, int32_t *restrict ir, const float *restrict v,
+                            int vs, int Q, int32_t i0, int is)
 {
-    int w0 = imax(q * S - O, 0), w1 = imin(q * S - O + K, W);
-    int best_i = h0 * W + w0;
-    float best = xp[best_i];
-    for (int h = h0; h < h1; h++) {
-        const float *row = xp + (ptrdiff_t)h * W;
-        for (int w = w0; w < w1; w++) {
-            float v = row[w];
-            int take = (v > best) | ((v != v) & (best == best));
-            best = take ? v : best;
-            best_i = take ? h * W + w : best_i;
+    for (int q = 0; q < Q; q++) {
+        float x = v[q * vs], best = yr[q];
+        int take = (x > best) | ((x != x) & (best == best));
+        yr[q] = take ? x : best;
+        ir[q] = take ? i0 + q * is : ir[q];
+    }
+}
+
+/* Output row p from the frame into f->yrow/irow (Qv outputs, the first Q real); K, S constant
+ * in the specialised copies. */
+static inline void maxpool_frame_row(const pool_frame *f, int W, int p, int K, int S, int O)
+{
+    float *restrict yr = f->yrow;
+    int32_t *restrict ir = f->irow;
+    int h0 = p * S - O, hv = imax(h0, 0), Qv = f->Qv;
+    for (int q = 0; q < Qv; q++) {
+        yr[q] = -INFINITY;
+        ir[q] = hv * W + imax(q * S - O, 0);
+    }
+    for (int r = 0; r < K; r++) {
+        const float *row = f->buf + (size_t)(p * S + r) * f->Wp;
+        int hw = (h0 + r) * W - O; /* + frame column = index in the plane */
+        for (int s = 0; s < K; s++) {
+            if (f->half) /* S == 2: column 2q + s */
+                take_max(yr, ir, row + (s & 1) * f->half + (s >> 1), 1, Qv, hw + s, 2);
+            else
+                take_max(yr, ir, row + s, S, Qv, hw + s, S);
         }
     }
-    *yo = best;
-    *io = best_i;
 }
 
 void maxpool_forward(float *restrict y, int32_t *restrict idx, const float *restrict x, int N,
                      int C, int H, int W, int P, int Q, int K, int S, int O)
 {
     const ptrdiff_t planes = (ptrdiff_t)N * C;
-    /* Outputs [qa, qb) have windows inside the image columns: the row loop takes them. */
-    int qa = imin((O + S - 1) / S, Q);
-    int qb = W + O - K < 0 ? 0 : imin((W + O - K) / S + 1, Q);
-    if (qb < qa) qb = qa;
-#pragma omp parallel for schedule(static) if (planes * P * Q * K * K > 65536)
-    for (ptrdiff_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * P * Q;
-        int32_t *ip = idx + pl * P * Q;
-        for (int p = 0; p < P; p++) {
-            /* The window clipped to the image once per row of outputs. */
-            int h0 = imax(p * S - O, 0), h1 = imin(p * S - O + K, H);
-            float *yr = yp + p * Q;
-            int32_t *ir = ip + p * Q;
-            for (int q = 0; q < qa; q++) maxpool_one(yr + q, ir + q, xp, W, h0, h1, q, K, S, O);
-            /* Constant window and stride for the common cases (ResNet's 3x3/2, VGG's 2x2/2). */
-            if (K == 3 && S == 2)
-                maxpool_row_inner(yr, ir, xp, W, h0, h1, qa, qb, 3, 2, O);
-            else if (K == 2 && S == 2)
-                maxpool_row_inner(yr, ir, xp, W, h0, h1, qa, qb, 2, 2, O);
-            else
-                maxpool_row_inner(yr, ir, xp, W, h0, h1, qa, qb, K, S, O);
-            for (int q = qb; q < Q; q++) maxpool_one(yr + q, ir + q, xp, W, h0, h1, q, K, S, O);
+    pool_frame f0 = {.Hp = (P - 1) * S + K, .Qv = (Q + POOL_VEC - 1) / POOL_VEC * POOL_VEC};
+    f0.Wp = (f0.Qv - 1) * S + K;
+    if (S == 2) { /* an even row length, half of it for each parity */
+        f0.Wp += f0.Wp & 1;
+        f0.half = f0.Wp / 2;
+    }
+#pragma omp parallel if (planes * P * Q * K * K > 65536)
+    {
+        pool_frame f = f0;
+        f.buf = malloc(((size_t)f.Hp * f.Wp + f.Qv) * sizeof(float));
+        f.irow = malloc((size_t)f.Qv * sizeof(int32_t));
+        f.yrow = f.buf ? f.buf + (size_t)f.Hp * f.Wp : NULL;
+#pragma omp for schedule(static)
+        for (ptrdiff_t pl = 0; pl < planes; pl++) {
+            float *yp = y + pl * P * Q;
+            int32_t *ip = idx + pl * P * Q;
+            if (!f.buf || !f.irow) { /* no memory for the frame: the same results, slowly */
+                maxpool_forward_ref(yp, ip, x + pl * H * W, 1, 1, H, W, P, Q, K, S, O);
+                continue;
+            }
+            frame_fill(&f, x + pl * H * W, H, W, O);
+            for (int p = 0; p < P; p++) {
+                /* Constant window and stride for the common cases (ResNet's 3x3/2, VGG's
+                 * 2x2/2). */
+                if (K == 3 && S == 2)
+                    maxpool_frame_row(&f, W, p, 3, 2, O);
+                else if (K == 2 && S == 2)
+                    maxpool_frame_row(&f, W, p, 2, 2, O);
+                else
+                    maxpool_frame_row(&f, W, p, K, S, O);
+                memcpy(yp + p * Q, f.yrow, (size_t)Q * sizeof(float));
+                memcpy(ip + p * Q, f.irow, (size_t)Q * sizeof(int32_t));
+            }
         }
+        free(f.buf);
+        free(f.irow);
     }
 }
 

@@ -11,6 +11,7 @@ static const float guard_val = 1234.5f;
 
 typedef struct pool_case {
     int n, c, h, w, k, s, o, p, q;
+    int special; /* -inf and NaN pixels (max pooling only) */
 } pool_case;
 
 static void fill(float *v, size_t n, uint64_t seed)
@@ -39,13 +40,21 @@ static void kernels_vs_ref(pool_case t, int avg)
     }
     fill(x, nx, (uint64_t)(t.h * 100 + t.w));
     fill(dy, ny, 77);
-    /* A few exact ties so the first-maximum rule is exercised too. */
+    /* A few exact ties so the first-maximum rule is exercised too; with t.special, -inf
+     * pixels (whole windows of them at the edges, where max pooling's frame is -inf too) and
+     * NaNs (the first one in a window wins). */
     for (size_t i = 0; i + 1 < nx; i += 5) x[i + 1] = x[i];
+    if (t.special)
+        for (size_t i = 0; i < nx; i++) {
+            size_t w = i % (size_t)t.w, h = i / (size_t)t.w % (size_t)t.h;
+            if (w < 2 || h < 2 || i % 7 == 3) x[i] = -INFINITY;
+            if (i % 23 == 5 || i % 29 == 11) x[i] = NAN;
+        }
     for (size_t i = 0; i < ny + 2 * GUARD; i++) y1[i] = y2[i] = guard_val;
     for (size_t i = 0; i < ny + 2 * GUARD; i++) i1[i] = i2[i] = -7;
     char what[128];
-    snprintf(what, sizeof what, "%s N%d C%d %dx%d K%d S%d O%d -> %dx%d", avg ? "avg" : "max",
-             t.n, t.c, t.h, t.w, t.k, t.s, t.o, t.p, t.q);
+    snprintf(what, sizeof what, "%s N%d C%d %dx%d K%d S%d O%d -> %dx%d%s", avg ? "avg" : "max",
+             t.n, t.c, t.h, t.w, t.k, t.s, t.o, t.p, t.q, t.special ? " with -inf and NaN" : "");
     if (avg) {
         avgpool_forward(y1 + GUARD, x, t.n, t.c, t.h, t.w, t.p, t.q, t.k, t.s, t.o);
         avgpool_forward_ref(y2 + GUARD, x, t.n, t.c, t.h, t.w, t.p, t.q, t.k, t.s, t.o);
@@ -58,10 +67,12 @@ static void kernels_vs_ref(pool_case t, int avg)
     CHECK_MSG(guards_ok(y2, ny), "%s: reference wrote outside its output", what);
     int same = 1;
     for (size_t i = 0; i < ny; i++) {
-        same &= y1[GUARD + i] == y2[GUARD + i];
+        float a = y1[GUARD + i], b = y2[GUARD + i];
+        same &= a == b || (isnan(a) && isnan(b));
         if (!avg) same &= i1[GUARD + i] == i2[GUARD + i];
     }
     CHECK_MSG(same, "%s: fast and reference kernels differ", what);
+    if (t.special) goto done; /* no adjoint with infinities and NaNs */
     /* Backward is the adjoint of forward: <f(x), dy> == <x, f^T(dy)>. */
     double lhs = 0, rhs = 0;
     for (size_t i = 0; i < ny; i++) lhs += (double)y1[GUARD + i] * dy[i];
@@ -96,13 +107,16 @@ static void kernel_tests(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int *c = cases[i];
-        pool_case t = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], 0, 0};
+        pool_case t = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], 0, 0, 0};
         /* darknet: padding = 2*o (plus one more on the far side at most) */
         int pad = 2 * c[6];
         if (pad <= 2 * (t.k - 1)) {
             t.p = (t.h + pad - t.k) / t.s + 1;
             t.q = (t.w + pad - t.k) / t.s + 1;
             kernels_vs_ref(t, 0);
+            t.special = 1;
+            kernels_vs_ref(t, 0);
+            t.special = 0;
         }
         if (c[6] <= t.k / 2) {
             t.p = (t.h + 2 * c[6] - t.k) / t.s + 1;
