@@ -194,13 +194,17 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
     static inline void name(float *restrict y, size_t ys, const float *restrict x,        \
                             size_t xs)                                                    \
     {                                                                                     \
-        float t[(nout) * (nin) * WB];                                                     \
+        float in[(nin) * (nin) * WB], t[(nout) * (nin) * WB], out[(nout) * (nout) * WB];  \
+        for (int q = 0; q < (nin) * (nin); q++)                                           \
+            memcpy(in + q * WB, x + q * xs, WB * sizeof(float));                          \
         for (int j = 0; j < (nin); j++)                                                   \
             for (int l = 0; l < WB; l++)                                                  \
-                f(t + j * WB + l, (nin) * WB, x + j * xs + l, (nin) * xs);                \
+                f(t + j * WB + l, (nin) * WB, in + j * WB + l, (nin) * WB);               \
         for (int i = 0; i < (nout); i++)                                                  \
             for (int l = 0; l < WB; l++)                                                  \
-                f(y + i * (nout) * ys + l, ys, t + i * (nin) * WB + l, WB);               \
+                f(out + i * (nout) * WB + l, WB, t + i * (nin) * WB + l, WB);             \
+        for (int q = 0; q < (nout) * (nout); q++)                                         \
+            memcpy(y + q * ys, out + q * WB, WB * sizeof(float));                         \
     }
 
 WINO_2D(bt2d_2, bt_2, 4, 4)
