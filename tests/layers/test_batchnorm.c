@@ -5,6 +5,8 @@
 #include "gradcheck_util.h"
 #include "kernels/batchnorm.h"
 
+#include <stdlib.h>
+
 static int build(const char *text, gn_cfg **cfg, gn_net **net, int batch, gn_err *err)
 {
     *cfg = NULL;
@@ -246,8 +248,102 @@ static void gradient_double(void)
     }
 }
 
+/* The kernels against a double-precision reference on planes of HW values: small planes run
+ * in chunks of whole channels (several chunks, the last partial), large ones plane by plane.
+ * Forward (training with a ReLU, then evaluation), the rebuilt output bit for bit, the
+ * activation's and the batch norm's backward. */
+static void paths_vs_double(int N, int C, int HW)
+{
+    size_t T = (size_t)N * C * HW;
+    float *x = malloc(T * sizeof *x), *y = malloc(T * sizeof *y), *y2 = malloc(T * sizeof *y2),
+          *xhat = malloc(T * sizeof *xhat), *dy = malloc(T * sizeof *dy),
+          *d = malloc(T * sizeof *d), *dx = malloc(T * sizeof *dx);
+    float *g = malloc(C * sizeof *g), *b = malloc(C * sizeof *b), *istd = malloc(C * sizeof *istd),
+          *rm = calloc(C, sizeof *rm), *rv = malloc(C * sizeof *rv), *dg = calloc(C, sizeof *dg),
+          *db = calloc(C, sizeof *db);
+    if (!x || !y || !y2 || !xhat || !dy || !d || !dx || !g || !b || !istd || !rm || !rv || !dg ||
+        !db) {
+        CHECK_MSG(0, "out of memory");
+        goto done;
+    }
+    gn_rng r = gn_rng_make(gn_rng_key((uint64_t)HW, (uint64_t)C, 9));
+    for (size_t i = 0; i < T; i++) {
+        x[i] = (float)(3 * gn_rng_uniform(&r) - 1);
+        dy[i] = (float)(2 * gn_rng_uniform(&r) - 1);
+    }
+    for (int c = 0; c < C; c++) {
+        g[c] = (float)(gn_rng_uniform(&r) + 0.5);
+        b[c] = (float)(gn_rng_uniform(&r) - 0.5);
+        rv[c] = 1;
+    }
+    memcpy(y, x, T * sizeof *y);
+    batchnorm_forward_train(y, xhat, istd, rm, rv, g, b, N, C, HW, 1e-5f, 0.1f, GN_ACT_RELU);
+    batchnorm_apply(y2, xhat, g, b, N, C, HW, GN_ACT_RELU);
+    CHECK_MSG(!memcmp(y, y2, T * sizeof *y), "HW %d: batchnorm_apply is not forward's output", HW);
+    memcpy(d, dy, T * sizeof *d);
+    batchnorm_act_backward(d, xhat, g, b, N, C, HW, GN_ACT_RELU);
+    batchnorm_backward(dx, dg, db, d, xhat, istd, g, N, C, HW, 1, 0);
+    double ey = 0, ed = 0, ex = 0, es = 0, big = 0;
+    double m = (double)N * HW;
+    for (int c = 0; c < C; c++) {
+        double mean = 0, var = 0, sd = 0, sdx = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) mean += x[((size_t)n * C + c) * HW + i];
+        mean /= m;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) var += pow(x[((size_t)n * C + c) * HW + i] - mean, 2);
+        var /= m;
+        double is = 1 / sqrt(var + 1e-5);
+        es = fmax(es, fabs(rm[c] - 0.1 * mean) + fabs(rv[c] - (0.9 + 0.1 * var * m / (m - 1))));
+        for (int pass = 0; pass < 2; pass++)
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < HW; i++) {
+                    size_t j = ((size_t)n * C + c) * HW + i;
+                    double xh = (x[j] - mean) * is, u = g[c] * xh + b[c];
+                    double dd = u > 0 ? dy[j] : 0;
+                    if (pass == 0) {
+                        ey = fmax(ey, fabs(y[j] - (u > 0 ? u : 0)));
+                        ed = fmax(ed, fabs(d[j] - dd));
+                        sd += dd;
+                        sdx += dd * xh;
+                    } else {
+                        double want = g[c] * is * (dd - sd / m - xh * sdx / m);
+                        ex = fmax(ex, fabs(dx[j] - want));
+                        big = fmax(big, fabs(want));
+                    }
+                }
+        es = fmax(es, fabs(db[c] - sd) / fmax(1, fabs(sd)) + fabs(dg[c] - sdx) / fmax(1, fabs(sdx)));
+    }
+    printf("batchnorm N=%d C=%d HW=%d vs double: y %.1e, act grad %.1e, dx %.1e (of %.2g), "
+           "stats/param grads %.1e\n", N, C, HW, ey, ed, ex, big, es);
+    CHECK_MSG(ey <= 1e-5 && ex <= 1e-4 * fmax(1, big) && es <= 1e-4,
+              "HW %d: batchnorm kernels vs double: y %.2e, dx %.2e, statistics %.2e", HW, ey, ex,
+              es);
+    /* the ReLU mask from float xhat agrees with double's (no value lands on the kink here) */
+    CHECK_MSG(ed <= 1e-6, "HW %d: activation gradient off by %.2e", HW, ed);
+    /* evaluation with the running statistics just updated */
+    memcpy(y2, x, T * sizeof *y2);
+    batchnorm_forward_eval(y2, xhat, istd, rm, rv, g, b, N, C, HW, 1e-5f, GN_ACT_LINEAR);
+    double ee = 0;
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) {
+                size_t j = ((size_t)n * C + c) * HW + i;
+                double want = g[c] * (x[j] - rm[c]) / sqrt((double)rv[c] + 1e-5) + b[c];
+                ee = fmax(ee, fabs(y2[j] - want));
+            }
+    CHECK_MSG(ee <= 1e-5, "HW %d: evaluation forward off by %.2e", HW, ee);
+done:
+    free(x), free(y), free(y2), free(xhat), free(dy), free(d), free(dx);
+    free(g), free(b), free(istd), free(rm), free(rv), free(dg), free(db);
+}
+
 int main(void)
 {
+    paths_vs_double(3, 300, 5); /* small planes, 3 chunks of whole channels */
+    paths_vs_double(4, 20, 63); /* the largest small plane */
+    paths_vs_double(2, 3, 70);  /* large planes */
+    paths_vs_double(5, 700, 1); /* vectors: 2 chunks */
     gradient_double();
     gradcheck_cfg("batchnorm train 3x5x4", "[net]\nwidth=4\nheight=5\nchannels=3\n[batchnorm]\n",
                   2, 0, 1, 3e-2);
