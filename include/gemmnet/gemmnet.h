@@ -49,6 +49,9 @@ void gn_set_threads(int n);
 int gn_get_threads(void);
 /* "OpenBLAS 0.3.21 (openmp)" and the like, for fingerprints. */
 const char *gn_blas_info(void);
+/* A note when the environment's OPENBLAS_CORETYPE holds OpenBLAS to AVX2 (or older) kernels on
+ * a CPU that runs AVX-512, else NULL. gemmnet never overrides the variable: it only says so. */
+const char *gn_blas_core_note(void);
 
 #include "gemmnet/cfg.h"
 #include "gemmnet/net.h"
