@@ -296,8 +296,17 @@ int winograd_auto(const conv2d_shape *s)
     conv2d_shape f = *s;
     f.winograd = 4;
     if (!winograd_applies(&f) || s->C < WINOGRAD_AUTO_MIN_C) return 0;
-    int side = s->P < s->Q ? s->P : s->Q;
-    return side >= WINOGRAD_AUTO_MIN_MAP ? 4 : side >= WINOGRAD_AUTO_MIN_MAP2 ? 2 : 0;
+    /* per filter x channel pair: multiplies saved over im2col across the batch, less the
+     * transformed weights' cost */
+    double best = 0;
+    int pick = 0;
+    for (int m = 4; m >= 2; m -= 2) {
+        double aa = (m + 2) * (m + 2), tiles = (double)((s->P + m - 1) / m) * ((s->Q + m - 1) / m);
+        double gain = (double)s->N * (9.0 * s->P * s->Q - aa * tiles) -
+                      WINOGRAD_AUTO_WEIGHT_COST * aa;
+        if (gain > best) best = gain, pick = m;
+    }
+    return pick;
 }
 
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)

@@ -34,13 +34,16 @@ int winograd_applies(const conv2d_shape *s);
 /* `winograd=auto` in a cfg (layer_parse_winograd): the layer picks the algorithm per shape
  * with winograd_auto(). */
 #define WINOGRAD_AUTO (-1)
-/* The algorithm for a finished shape, where Winograd can run: 4 (F(4x4,3x3)) on output maps of
- * at least WINOGRAD_AUTO_MIN_MAP on both sides; 2 (F(2x2,3x3)) on maps of at least
- * WINOGRAD_AUTO_MIN_MAP2 (a 2x2 map is a quarter of F(4x4)'s one 4x4 output tile: 36
- * multiplies per channel pair, as many as the direct sum, against 16 with F(2x2)); else 0
- * (im2col). docs/performance.md, "Winograd". */
-#define WINOGRAD_AUTO_MIN_MAP 3
-#define WINOGRAD_AUTO_MIN_MAP2 2
+/* The algorithm for a finished shape (its N: the batch the layer was built for), where
+ * Winograd can run: of F(4x4,3x3) and F(2x2,3x3), the one with the larger positive balance,
+ * per filter x channel pair, of the multiplies it saves over im2col across the batch,
+ * N (9 P Q - alpha^2 tiles), less WINOGRAD_AUTO_WEIGHT_COST alpha^2 for its alpha^2 transformed
+ * weights (built in forward and again in backward, their gradient summed and transformed back,
+ * all streamed by the GEMMs: a cost per step that the batch does not share out); im2col (0)
+ * when neither balance is positive. Large batches get F(4x4) on maps from 3x3 and F(2x2) on 2x2
+ * maps; small batches keep im2col on the small maps, where the weights outweigh the images.
+ * docs/performance.md, "Winograd". */
+#define WINOGRAD_AUTO_WEIGHT_COST 85.0
 /* ... and only with at least this many input channels: below it the GEMMs are too thin to pay
  * for the transforms (Darknet-19 at 224 px: C=3 2.4x slower than im2col, C=32 even, C=64
  * 1.34x faster). */

@@ -187,10 +187,12 @@ done:
     for (int i = 0; i < 4; i++) free(out[i]);
 }
 
-/* winograd=auto ([net], absent, or a layer's own under [net] winograd=0) picks per shape: the
- * same bits as winograd=4 on a map above WINOGRAD_AUTO_MIN_MAP, as winograd=2 on one just
- * below it, as winograd=0 (im2col) on one just below WINOGRAD_AUTO_MIN_MAP2. The explicit
- * algorithms differ from each other on every map, so each comparison can fail. */
+/* winograd=auto ([net], absent, or a layer's own under [net] winograd=0) picks per shape and
+ * batch (winograd_auto's balance, worked out by hand here with WINOGRAD_AUTO_WEIGHT_COST = 85):
+ * 16x16 map, batch 8: F(4x4) (8*1728 - 85*36 = 10764 against F(2x2)'s 8*1280 - 85*16 = 8880);
+ * 16x16, batch 2: F(2x2) (1200 against 396); 2x2 map, batch 128: F(2x2) (128*20 - 1360 > 0,
+ * F(4x4) saves nothing); 2x2, batch 8 and 4x4, batch 2: im2col (no positive balance). The
+ * explicit algorithms differ from each other on every case, so each comparison can fail. */
 static void winograd_auto_rule(void)
 {
     const char *fmt = "[net]\nwidth=%d\nheight=%d\nchannels=64\n%s\n[convolutional]\nfilters=16\n"
@@ -203,28 +205,26 @@ static void winograd_auto_rule(void)
                                  {"winograd=0", "winograd=auto"}};
     enum { NV = sizeof variants / sizeof variants[0], NX = 3 };
     CHECK(WINOGRAD_AUTO_MIN_C <= 64); /* the input has 64 channels */
-    const int sides[] = {WINOGRAD_AUTO_MIN_MAP2 - 1, WINOGRAD_AUTO_MIN_MAP - 1,
-                         WINOGRAD_AUTO_MIN_MAP + 2};
-    CHECK(sides[0] >= 1 && sides[0] < sides[1]);
-    for (int si = 0; si < 3; si++) {
-        int side = sides[si];
+    CHECK(WINOGRAD_AUTO_WEIGHT_COST == 85.0); /* the hand-worked cases above */
+    /* side, batch, the explicit variant auto must match: 0 im2col, 1 F(2x2), 2 F(4x4) */
+    const int cases[][3] = {{16, 8, 2}, {16, 2, 1}, {2, 128, 1}, {2, 8, 0}, {4, 2, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int side = cases[ci][0], batch = cases[ci][1], want = cases[ci][2];
         float *out[NV] = {NULL};
         size_t n[NV] = {0};
         char text[512];
         for (int i = 0; i < NV; i++) {
             snprintf(text, sizeof text, fmt, side, side, variants[i][0], variants[i][1]);
-            if (run_once(text, 2, &out[i], &n[i])) goto done;
+            if (run_once(text, batch, &out[i], &n[i])) goto done;
         }
         for (int i = 0; i < NX; i++)
             for (int j = 0; j < i; j++)
                 CHECK_MSG(n[i] == n[j] && memcmp(out[i], out[j], n[i] * sizeof(float)),
-                          "%dx%d: %s gave the bits of %s", side, side, variants[i][0],
-                          variants[j][0]);
-        /* the explicit variant auto must match: 0 -> im2col, 1 -> F(2x2), 2 -> F(4x4) */
-        int want = side >= WINOGRAD_AUTO_MIN_MAP ? 2 : side >= WINOGRAD_AUTO_MIN_MAP2 ? 1 : 0;
+                          "%dx%d batch %d: %s gave the bits of %s", side, side, batch,
+                          variants[i][0], variants[j][0]);
         for (int i = NX; i < NV; i++)
             CHECK_MSG(n[i] == n[want] && !memcmp(out[i], out[want], n[i] * sizeof(float)),
-                      "%dx%d: [net] %s, layer %s is not %s", side, side,
+                      "%dx%d batch %d: [net] %s, layer %s is not %s", side, side, batch,
                       variants[i][0][0] ? variants[i][0] : "(absent)",
                       variants[i][1][0] ? variants[i][1] : "(absent)", variants[want][0]);
     done:
