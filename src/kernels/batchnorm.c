@@ -314,20 +314,18 @@ static void backward_small(float *dx, float *restrict dgamma, float *restrict db
             mx[c] = train ? (float)(sdyx / m) : 0.0f;
         }
         if (!dx) continue;
-        /* as in batchnorm_backward, spread per value */
-        bn_spread sp;
-        spread(sp.ga, kk, k.nc, HW);
-        spread(sp.mean, md, k.nc, HW);
-        spread(sp.is, mx, k.nc, HW);
+        /* as in batchnorm_backward, with k, mean(dy), mean(dy xhat) spread per value */
+        float ke[BN_CHUNK], mde[BN_CHUNK], mxe[BN_CHUNK];
+        spread(ke, kk, k.nc, HW);
+        spread(mde, md, k.nc, HW);
+        spread(mxe, mx, k.nc, HW);
         for (int n = 0; n < N; n++) {
             const float *d = dy + n * cs + off, *xh = xhat + n * cs + off;
             float *out = dx + n * cs + off;
             if (accumulate)
-                for (int j = 0; j < k.len; j++)
-                    out[j] += sp.ga[j] * (d[j] - sp.mean[j] - xh[j] * sp.is[j]);
+                for (int j = 0; j < k.len; j++) out[j] += ke[j] * (d[j] - mde[j] - xh[j] * mxe[j]);
             else
-                for (int j = 0; j < k.len; j++)
-                    out[j] = sp.ga[j] * (d[j] - sp.mean[j] - xh[j] * sp.is[j]);
+                for (int j = 0; j < k.len; j++) out[j] = ke[j] * (d[j] - mde[j] - xh[j] * mxe[j]);
         }
     }
 }
