@@ -183,28 +183,39 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
 }
 
 /* ---- 2-D transforms of WB tiles at once ----
- * Y:(nout,nout) = F X:(nin,nin) F^T for each of WB lanes: position q of X is the row of WB floats
- * at x + q*xs, position q of Y goes to y + q*ys. Each 1-D transform runs on whole rows (l
- * innermost, contiguous), so the compiler turns it into vector code; every lane does exactly the
- * scalar operations of one tile, in the same order: columns first, then rows. */
+ * Y:(nout,nout) = F X:(nin,nin) F^T for each of WB lanes: position q of X is the row of floats
+ * at x + q*xs, position q of Y goes to y + q*ys; only the first n lanes are read (the rest are
+ * zero) and written, so a block that ends a channel's columns works in place in the big arrays.
+ * The rows are copied into local blocks of WB floats and out again; each 1-D transform runs on
+ * whole local rows (l innermost, contiguous), so the compiler turns it into vector code; every
+ * lane does exactly the scalar operations of one tile, in the same order: columns first, then
+ * rows. */
 
 #define WB 16 /* tiles (or (k,c) pairs) transformed together: two AVX or four SSE vectors */
 
 #define WINO_2D(name, f, nin, nout)                                                       \
     static inline void name(float *restrict y, size_t ys, const float *restrict x,        \
-                            size_t xs)                                                    \
+                            size_t xs, int n)                                             \
     {                                                                                     \
         float in[(nin) * (nin) * WB], t[(nout) * (nin) * WB], out[(nout) * (nout) * WB];  \
-        for (int q = 0; q < (nin) * (nin); q++)                                           \
-            memcpy(in + q * WB, x + q * xs, WB * sizeof(float));                          \
+        if (n == WB) /* constant-size copies: the common case, kept inline */            \
+            for (int q = 0; q < (nin) * (nin); q++)                                       \
+                memcpy(in + q * WB, x + q * xs, WB * sizeof(float));                      \
+        else                                                                              \
+            for (int q = 0; q < (nin) * (nin); q++)                                       \
+                for (int l = 0; l < WB; l++) in[q * WB + l] = l < n ? x[q * xs + l] : 0.0f;  \
         for (int j = 0; j < (nin); j++)                                                   \
             for (int l = 0; l < WB; l++)                                                  \
                 f(t + j * WB + l, (nin) * WB, in + j * WB + l, (nin) * WB);               \
         for (int i = 0; i < (nout); i++)                                                  \
             for (int l = 0; l < WB; l++)                                                  \
                 f(out + i * (nout) * WB + l, WB, t + i * (nin) * WB + l, WB);             \
-        for (int q = 0; q < (nout) * (nout); q++)                                         \
-            memcpy(y + q * ys, out + q * WB, WB * sizeof(float));                         \
+        if (n == WB)                                                                      \
+            for (int q = 0; q < (nout) * (nout); q++)                                     \
+                memcpy(y + q * ys, out + q * WB, WB * sizeof(float));                     \
+        else                                                                              \
+            for (int q = 0; q < (nout) * (nout); q++)                                     \
+                for (int l = 0; l < n; l++) y[q * ys + l] = out[q * WB + l];              \
     }
 
 WINO_2D(bt2d_2, bt_2, 4, 4)
@@ -379,9 +390,9 @@ WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict
         }
     }
     if (m == 2)
-        bt2d_2(o, os, d, WB);
+        bt2d_2(o, os, d, WB, L->jn);
     else
-        bt2d_4(o, os, d, WB);
+        bt2d_4(o, os, d, WB, L->jn);
 }
 
 /* dx planes (H,W) += overlap-add of B dV B^T, dV rows q*vs (lanes in order: overlaps in one
@@ -392,9 +403,9 @@ WINO_INLINE void input_grad_block(float *restrict base, const float *restrict v,
     const int a = m + 2, H = s->H, W = s->W;
     float d[36 * WB];
     if (m == 2)
-        b2d_2(d, WB, v, vs);
+        b2d_2(d, WB, v, vs, L->jn);
     else
-        b2d_4(d, WB, v, vs);
+        b2d_4(d, WB, v, vs, L->jn);
     for (int l = 0; l < L->jn; l++) {
         float *plane = base + L->plane[l];
         int h0 = L->ti[l] * m - s->pad, w0 = L->tj[l] * m - s->pad;
@@ -423,9 +434,9 @@ WINO_INLINE void output_block(float *restrict base, const float *restrict mk, si
     const int P = s->P, Q = s->Q;
     float yt[16 * WB];
     if (m == 2)
-        at2d_2(yt, WB, mk, ms);
+        at2d_2(yt, WB, mk, ms, L->jn);
     else
-        at2d_4(yt, WB, mk, ms);
+        at2d_4(yt, WB, mk, ms, L->jn);
     for (int l = 0; l < L->jn; l++) {
         int h0 = L->ti[l] * m, w0 = L->tj[l] * m;
         int hn = GN_MIN(m, P - h0), wn = GN_MIN(m, Q - w0);
@@ -464,9 +475,9 @@ WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *re
         }
     }
     if (m == 2)
-        a2d_2(o, os, yt, WB);
+        a2d_2(o, os, yt, WB, L->jn);
     else
-        a2d_4(o, os, yt, WB);
+        a2d_4(o, os, yt, WB, L->jn);
 }
 
 /* w:(nb,3,3) -> U rows q*os = G g G^T */
@@ -477,9 +488,9 @@ WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restric
     for (int l = 0; l < WB; l++)
         for (int r = 0; r < 9; r++) g[r * WB + l] = l < nb ? w[(size_t)l * 9 + r] : 0.0f;
     if (m == 2)
-        g2d_2(o, os, g, WB);
+        g2d_2(o, os, g, WB, nb);
     else
-        g2d_4(o, os, g, WB);
+        g2d_4(o, os, g, WB, nb);
 }
 
 /* dU rows q*us -> dw:(nb,3,3) += G^T dU G */
@@ -488,9 +499,9 @@ WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du,
 {
     float g[9 * WB];
     if (m == 2)
-        gt2d_2(g, WB, du, us);
+        gt2d_2(g, WB, du, us, nb);
     else
-        gt2d_4(g, WB, du, us);
+        gt2d_4(g, WB, du, us, nb);
     for (int l = 0; l < nb; l++)
         for (int r = 0; r < 9; r++) dw[(size_t)l * 9 + r] += g[r * WB + l];
 }
@@ -532,22 +543,9 @@ WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du,
 WINO_PER_M(2)
 WINO_PER_M(4)
 
-/* ---- transforms of a chunk: loops over planes, `threads` OpenMP threads ----
- * A full block reads and writes its alpha^2 rows of WB floats straight in the big arrays; a
- * partial one (the last of a plane) goes through blk and copies its n columns. */
-
-/* dst rows q*ds, q < rows = the first n floats of blk rows q*WB */
-static void rows_put(float *restrict dst, size_t ds, const float *restrict blk, int rows, int n)
-{
-    for (int q = 0; q < rows; q++) memcpy(dst + q * ds, blk + q * WB, (size_t)n * sizeof(float));
-}
-
-/* blk rows q*WB, q < rows = the first n floats of src rows q*ss, then zeros */
-static void rows_get(float *restrict blk, const float *restrict src, size_t ss, int rows, int n)
-{
-    memset(blk, 0, (size_t)rows * WB * sizeof(float));
-    for (int q = 0; q < rows; q++) memcpy(blk + q * WB, src + q * ss, (size_t)n * sizeof(float));
-}
+/* ---- transforms of a chunk: loops over blocks, `threads` OpenMP threads ----
+ * Every block reads and writes its alpha^2 rows straight in the big arrays: WB floats each, or
+ * the n columns left in the last block of a channel (the 2-D transforms take n). */
 
 /* w:(K,C,3,3) -> U:(aa,K,C) */
 static void weight_tiles(float *restrict U, const float *restrict w, const conv2d_shape *s,
@@ -560,14 +558,10 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
     for (int bi = 0; bi < nblk; bi++) {
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
-        float blk[36 * WB];
-        float *o = nb == WB ? U + i0 : blk;
-        size_t os = nb == WB ? KC : WB;
         if (p->m == 2)
-            weight_block_2(o, os, w + i0 * 9, nb);
+            weight_block_2(U + i0, KC, w + i0 * 9, nb);
         else
-            weight_block_4(o, os, w + i0 * 9, nb);
-        if (nb < WB) rows_put(U + i0, KC, blk, p->aa, nb);
+            weight_block_4(U + i0, KC, w + i0 * 9, nb);
     }
 }
 
@@ -582,18 +576,10 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
     for (int bi = 0; bi < nblk; bi++) {
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
-        float blk[36 * WB];
-        const float *du = dU + i0;
-        size_t us = KC;
-        if (nb < WB) {
-            rows_get(blk, dU + i0, KC, p->aa, nb);
-            du = blk;
-            us = WB;
-        }
         if (p->m == 2)
-            weight_grad_block_2(dw + i0 * 9, du, us, nb);
+            weight_grad_block_2(dw + i0 * 9, dU + i0, KC, nb);
         else
-            weight_grad_block_4(dw + i0 * 9, du, us, nb);
+            weight_grad_block_4(dw + i0 * 9, dU + i0, KC, nb);
     }
 }
 
@@ -616,14 +602,11 @@ static void input_tiles(float *restrict V, const float *restrict x, int nb,
     {
         wino_lanes L;
         lanes_at(&L, col0, T, C * HW, p);
-        float *v = V + (size_t)c * T + col0, blk[36 * WB];
-        float *o = L.jn == WB ? v : blk;
-        size_t os = L.jn == WB ? CT : WB;
+        float *v = V + (size_t)c * T + col0;
         if (p->m == 2)
-            input_block_2(o, os, x + c * HW, s, &L);
+            input_block_2(v, CT, x + c * HW, s, &L);
         else
-            input_block_4(o, os, x + c * HW, s, &L);
-        if (L.jn < WB) rows_put(v, CT, blk, p->aa, L.jn);
+            input_block_4(v, CT, x + c * HW, s, &L);
     }
 }
 
@@ -637,18 +620,11 @@ static void input_grad(float *restrict dx, const float *restrict V, int nb,
     {
         wino_lanes L;
         lanes_at(&L, col0, T, C * HW, p);
-        float blk[36 * WB];
         const float *v = V + (size_t)c * T + col0;
-        size_t vs = CT;
-        if (L.jn < WB) {
-            rows_get(blk, v, CT, p->aa, L.jn);
-            v = blk;
-            vs = WB;
-        }
         if (p->m == 2)
-            input_grad_block_2(dx + c * HW, v, vs, s, &L);
+            input_grad_block_2(dx + c * HW, v, CT, s, &L);
         else
-            input_grad_block_4(dx + c * HW, v, vs, s, &L);
+            input_grad_block_4(dx + c * HW, v, CT, s, &L);
     }
 }
 
@@ -662,18 +638,12 @@ static void output_tiles(float *restrict y, const float *restrict M, const float
     {
         wino_lanes L;
         lanes_at(&L, col0, T, K * PQ, p);
-        float bias = b ? b[c] : 0.0f, blk[36 * WB];
+        float bias = b ? b[c] : 0.0f;
         const float *mk = M + (size_t)c * T + col0;
-        size_t ms = KT;
-        if (L.jn < WB) {
-            rows_get(blk, mk, KT, p->aa, L.jn);
-            mk = blk;
-            ms = WB;
-        }
         if (p->m == 2)
-            output_block_2(y + c * PQ, mk, ms, bias, s, &L);
+            output_block_2(y + c * PQ, mk, KT, bias, s, &L);
         else
-            output_block_4(y + c * PQ, mk, ms, bias, s, &L);
+            output_block_4(y + c * PQ, mk, KT, bias, s, &L);
     }
 }
 
@@ -687,14 +657,11 @@ static void output_grad(float *restrict M, const float *restrict dy, int nb,
     {
         wino_lanes L;
         lanes_at(&L, col0, T, K * PQ, p);
-        float *mk = M + (size_t)c * T + col0, blk[36 * WB];
-        float *o = L.jn == WB ? mk : blk;
-        size_t os = L.jn == WB ? KT : WB;
+        float *mk = M + (size_t)c * T + col0;
         if (p->m == 2)
-            output_grad_block_2(o, os, dy + c * PQ, s, &L);
+            output_grad_block_2(mk, KT, dy + c * PQ, s, &L);
         else
-            output_grad_block_4(o, os, dy + c * PQ, s, &L);
-        if (L.jn < WB) rows_put(mk, KT, blk, p->aa, L.jn);
+            output_grad_block_4(mk, KT, dy + c * PQ, s, &L);
     }
 }
 
