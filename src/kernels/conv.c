@@ -172,16 +172,36 @@ static void unfold_image(float *restrict col, int ld, const float *restrict x,
     }
 }
 
+/* The batched path's shape and workspace: chunks of nb images; col_cat:(C*R*S, nb*PQ) at the
+ * start of ws, then the K-row matrix (y_cat in forward, dy_cat in backward); G groups of Kg
+ * filters over CRS = C/G*R*S column rows. */
+typedef struct batch_geom {
+    int G, Kg, PQ, CRS, nb;
+    size_t xs, ys; /* floats per image of x and of y */
+    float *col, *cat;
+} batch_geom;
+
+static batch_geom batch_geom_of(const conv2d_shape *s, float *ws)
+{
+    batch_geom g = {.G = s->groups, .PQ = s->P * s->Q, .nb = conv2d_chunk_images(s)};
+    g.Kg = s->K / g.G;
+    g.CRS = s->C / g.G * s->R * s->S;
+    g.xs = (size_t)s->C * s->H * s->W;
+    g.ys = (size_t)s->K * g.PQ;
+    g.col = ws;
+    g.cat = ws + round16((size_t)s->C * s->R * s->S * g.nb * g.PQ);
+    return g;
+}
+
 /* x:(N,C,H,W) -> y:(N,K,P,Q), chunks of nb images through one sgemm per group. */
 static void forward_batched(float *restrict y, const float *restrict x, const float *restrict w,
                             const float *restrict b, float *restrict ws, const conv2d_shape *s,
                             int threads, double *t)
 {
-    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
-    int nb = conv2d_chunk_images(s);
-    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * PQ;
-    float *col = ws;
-    float *ycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
+    batch_geom bg = batch_geom_of(s, ws);
+    int G = bg.G, Kg = bg.Kg, PQ = bg.PQ, CRS = bg.CRS, nb = bg.nb;
+    size_t xs = bg.xs, ys = bg.ys;
+    float *col = bg.col, *ycat = bg.cat;
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
         (void)nt; /* read by the pragmas only */
@@ -213,11 +233,10 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
                              const float *restrict x, const float *restrict w,
                              float *restrict ws, const conv2d_shape *s, int threads, double *t)
 {
-    int G = s->groups, Kg = s->K / G, PQ = s->P * s->Q, CRS = s->C / G * s->R * s->S;
-    int nb = conv2d_chunk_images(s), direct = conv2d_is_direct(s);
-    size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * PQ;
-    float *col = ws;
-    float *dycat = ws + round16((size_t)s->C * s->R * s->S * nb * PQ);
+    batch_geom bg = batch_geom_of(s, ws);
+    int G = bg.G, Kg = bg.Kg, PQ = bg.PQ, CRS = bg.CRS, nb = bg.nb, direct = conv2d_is_direct(s);
+    size_t xs = bg.xs, ys = bg.ys;
+    float *col = bg.col, *dycat = bg.cat;
     for (int n0 = 0; n0 < s->N; n0 += nb) {
         int m = s->N - n0 < nb ? s->N - n0 : nb, ld = m * PQ, nt = copy_threads(s, threads, m);
         (void)nt; /* read by the pragmas only */
