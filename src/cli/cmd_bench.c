@@ -1012,7 +1012,8 @@ int cmd_bench(int argc, char **argv)
            (ri.flops + ri.flops_bwd) / 1e9);
     printf("machine: %s, %d cores, %s, gemmnet %s (%s)\n", ri.cpu, ri.cores, gn_blas_info(),
            GN_VERSION, GN_BUILD_TYPE);
-    if (gn_blas_core_note()) printf("note: %s\n", gn_blas_core_note());
+    const char *blas_note = gn_blas_core_note();
+    if (blas_note) printf("note: %s\n", blas_note);
     printf("%d warm-up + %d timed steps per point, synthetic data; memory limit %.0f MiB\n",
            o.warmup, o.iters, mib(ri.max_mem));
     for (int k = 0; k < o.n_threads; k++) {
