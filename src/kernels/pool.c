@@ -39,15 +39,15 @@ static void frame_fill(pool_frame *f, const float *restrict xp, int H, int W, in
         for (int c = 0; c < f->Wp; c++) dst[c] = -INFINITY;
         int h = r - O;
         if (h < 0 || h >= H) continue;
-        const float *src = xp + (size_t)h * W - O; /* src[c]: frame column c */
-        int c1 = imin(O + W, f->Wp);               /* image columns: frame [O, c1) */
+        const float *row = xp + (size_t)h * W; /* frame column c is row[c - O] */
+        int c1 = imin(O + W, f->Wp);           /* image columns: frame [O, c1) */
         if (!f->half) {
-            memcpy(dst + O, src + O, (size_t)(c1 - O) * sizeof(float));
+            memcpy(dst + O, row, (size_t)(c1 - O) * sizeof(float));
             continue;
         }
         for (int par = 0; par < 2; par++) { /* frame column c = 2j + par */
             float *d = dst + par * f->half;
-            for (int j = (O - par + 1) / 2; 2 * j + par < c1; j++) d[j] = src[2 * j + par];
+            for (int j = (O - par + 1) / 2; 2 * j + par < c1; j++) d[j] = row[2 * j + par - O];
         }
     }
 }
