@@ -16,7 +16,8 @@
  *
  * Workspace: `uarrays` arrays of alpha^2 K C floats, then per thread a slice holding
  * V (alpha^2,C,T) and M (alpha^2,K,T), T = tiles in a chunk (T contiguous: the layout the GEMMs
- * want). The first alpha^2 K C array is U (shared by the threads). Backward of a narrow layer
+ * want; one cache line between positions, pos_stride). The first alpha^2 K C array is U
+ * (shared by the threads). Backward of a narrow layer
  * (`fused`) makes one pass over the chunks, A dy A^T once per chunk feeding both dU and dV, with
  * a dU partial per thread in the arrays after U. A wide layer (512x512: 16 or 36 MiB per array)
  * first runs the data pass over all chunks (dV overwrites V), then the weight pass, where U is
@@ -247,6 +248,12 @@ typedef struct wino_plan {
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* Floats from one position xi's (rows, T) matrix of V or M to the next. One line more than
+ * rows*T: with T*rows*4 bytes a multiple of 4 KiB (128 channels x 192 tiles, 256 x 200, ...)
+ * the alpha^2 rows a block reads or writes would all map to one L1 set; the skew spreads
+ * them (bench_winograd, 128x14x14 F(4x4): transforms 40 -> 35% of the layer). */
+static size_t pos_stride(size_t rows, size_t T) { return rows * T + WB; }
+
 /* Can a loop over chunks give each of t threads enough tiles? (Monotone in N and t, so a
  * smaller batch or fewer threads never needs more workspace than planned.) */
 static int loop_ok(const conv2d_shape *s, int tpi, int t)
@@ -276,8 +283,8 @@ static wino_plan make_plan(const conv2d_shape *s, int m, int threads)
     p.fused = (size_t)s->K * s->C < WINO_FUSED_MAX_KC;
     p.uarrays = p.fused ? 1 + p.slices : 1;
     size_t tmax = (size_t)cap * p.tpi;
-    p.u = round16((size_t)p.aa * s->K * s->C);
-    p.vm = round16((size_t)p.aa * (s->C > s->K ? s->C : s->K) * tmax);
+    p.u = round16((size_t)p.aa * pos_stride(s->K, s->C));
+    p.vm = (size_t)p.aa * pos_stride(s->C > s->K ? s->C : s->K, tmax);
     p.slice = 2 * p.vm;
     int nt = 1;
 #ifdef _OPENMP
@@ -559,9 +566,9 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
         if (p->m == 2)
-            weight_block_2(U + i0, KC, w + i0 * 9, nb);
+            weight_block_2(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb);
         else
-            weight_block_4(U + i0, KC, w + i0 * 9, nb);
+            weight_block_4(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb);
     }
 }
 
@@ -577,9 +584,9 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
         if (p->m == 2)
-            weight_grad_block_2(dw + i0 * 9, dU + i0, KC, nb);
+            weight_grad_block_2(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb);
         else
-            weight_grad_block_4(dw + i0 * 9, dU + i0, KC, nb);
+            weight_grad_block_4(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb);
     }
 }
 
@@ -597,7 +604,7 @@ static void input_tiles(float *restrict V, const float *restrict x, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int C = s->C;
-    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = pos_stride(C, T);
     FOR_CHANNEL_BLOCKS(C, T)
     {
         wino_lanes L;
@@ -615,7 +622,7 @@ static void input_grad(float *restrict dx, const float *restrict V, int nb,
                        const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int C = s->C;
-    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = (size_t)C * T;
+    size_t HW = (size_t)s->H * s->W, T = (size_t)nb * p->tpi, CT = pos_stride(C, T);
     FOR_CHANNEL_BLOCKS(C, T)
     {
         wino_lanes L;
@@ -633,7 +640,7 @@ static void output_tiles(float *restrict y, const float *restrict M, const float
                          int nb, const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int K = s->K;
-    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = pos_stride(K, T);
     FOR_CHANNEL_BLOCKS(K, T)
     {
         wino_lanes L;
@@ -652,7 +659,7 @@ static void output_grad(float *restrict M, const float *restrict dy, int nb,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
     int K = s->K;
-    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = (size_t)K * T;
+    size_t PQ = (size_t)s->P * s->Q, T = (size_t)nb * p->tpi, KT = pos_stride(K, T);
     FOR_CHANNEL_BLOCKS(K, T)
     {
         wino_lanes L;
@@ -676,13 +683,14 @@ static void forward_chunk(float *restrict y, const float *restrict x, const floa
 {
     double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
+    size_t vs = pos_stride(C, T), ms = pos_stride(K, T), us = pos_stride(K, C);
     float *V = sl, *M = sl + p->vm;
     input_tiles(V, x, nb, s, p, threads);
     kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, T, C, 1.0f,
-                    U + (size_t)xi * K * C, C, V + (size_t)xi * C * T, T, 0.0f,
-                    M + (size_t)xi * K * T, T);
+                    U + xi * us, C, V + xi * vs, T, 0.0f,
+                    M + xi * ms, T);
     kprof_lap(t, 1, &ck);
     output_tiles(y, M, b, nb, s, p, threads);
     kprof_lap(t, 0, &ck);
@@ -695,11 +703,12 @@ static void data_from_mbar(float *restrict dx, const float *restrict U, int nb,
 {
     double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
+    size_t vs = pos_stride(C, T), ms = pos_stride(K, T), us = pos_stride(K, C);
     float *V = sl, *M = sl + p->vm;
     for (int xi = 0; xi < p->aa; xi++) /* dV over V */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, T, K, 1.0f,
-                    U + (size_t)xi * K * C, C, M + (size_t)xi * K * T, T, 0.0f,
-                    V + (size_t)xi * C * T, T);
+                    U + xi * us, C, M + xi * ms, T, 0.0f,
+                    V + xi * vs, T);
     kprof_lap(t, 1, &ck);
     input_grad(dx, V, nb, s, p, threads);
     kprof_lap(t, 0, &ck);
@@ -723,14 +732,15 @@ static void weight_chunk(float *restrict dU, const float *restrict dy, const flo
 {
     double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
+    size_t vs = pos_stride(C, T), ms = pos_stride(K, T), us = pos_stride(K, C);
     float *V = sl, *M = sl + p->vm;
     input_tiles(V, x, nb, s, p, threads);
     output_grad(M, dy, nb, s, p, threads);
     kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C, T, 1.0f,
-                    M + (size_t)xi * K * T, T, V + (size_t)xi * C * T, T, 1.0f,
-                    dU + (size_t)xi * K * C, C);
+                    M + xi * ms, T, V + xi * vs, T, 1.0f,
+                    dU + xi * us, C);
     kprof_lap(t, 1, &ck);
 }
 
@@ -798,7 +808,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    size_t nu = (size_t)p.aa * s->K * s->C;
+    size_t nu = (size_t)p.aa * pos_stride(s->K, s->C);
     float *U = ws, *sl = ws + (size_t)p.uarrays * p.u;
     double part[KPROF_MAX_THREADS][2] = {{0}};
     double ck = kprof_now(prof);
