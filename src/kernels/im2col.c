@@ -27,9 +27,47 @@ void col2im(float *restrict dx, const float *restrict col, int C, int H, int W, 
     col2im_ld(dx, col, P * Q, C, H, W, R, S, stride, pad, P, Q);
 }
 
+/* Small output maps (ResNet-18's 7x7, 4x4 and 2x2 stages) have rows of a few floats, where a
+ * memcpy or loop per output row costs more than the floats it moves. There, one table gives
+ * for every kernel offset (r, s) and output pixel the input pixel it reads (-1: padding), the
+ * same for every channel, and each row is one gather (im2col) or scatter-add (col2im) over the
+ * P*Q pixels. Entry (r*S + s)*PQ + p*Q + q. */
+#define IM2COL_TABLE_MAX_PQ 64
+#define IM2COL_TABLE_MAX 4096 /* ints: R*S*P*Q, a 7x7 kernel on an 8x8 map */
+
+static int use_table(int R, int S, int P, int Q)
+{
+    return P * Q <= IM2COL_TABLE_MAX_PQ && R * S * P * Q <= IM2COL_TABLE_MAX;
+}
+
+static void make_table(int *restrict t, int H, int W, int R, int S, int stride, int pad, int P,
+                       int Q)
+{
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    int ih = p * stride - pad + r, iw = q * stride - pad + s;
+                    *t++ = ih >= 0 && ih < H && iw >= 0 && iw < W ? ih * W + iw : -1;
+                }
+}
+
 void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int H, int W, int R,
                int S, int stride, int pad, int P, int Q)
 {
+    if (use_table(R, S, P, Q)) {
+        int tab[IM2COL_TABLE_MAX], RS = R * S, PQ = P * Q;
+        make_table(tab, H, W, R, S, stride, pad, P, Q);
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + (size_t)c * H * W;
+            for (int rs = 0; rs < RS; rs++) {
+                float *row = col + ((size_t)c * RS + rs) * ld;
+                const int *t = tab + rs * PQ;
+                for (int i = 0; i < PQ; i++) row[i] = t[i] >= 0 ? xc[t[i]] : 0.0f;
+            }
+        }
+        return;
+    }
     for (int c = 0; c < C; c++) {
         const float *xc = x + (size_t)c * H * W;
         for (int r = 0; r < R; r++)
@@ -60,6 +98,21 @@ void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int 
 void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
                int S, int stride, int pad, int P, int Q)
 {
+    if (use_table(R, S, P, Q)) {
+        /* Each pixel gathers its sums in the order of the loops below: (r, s), then (p, q). */
+        int tab[IM2COL_TABLE_MAX], RS = R * S, PQ = P * Q;
+        make_table(tab, H, W, R, S, stride, pad, P, Q);
+        for (int c = 0; c < C; c++) {
+            float *dxc = dx + (size_t)c * H * W;
+            for (int rs = 0; rs < RS; rs++) {
+                const float *row = col + ((size_t)c * RS + rs) * ld;
+                const int *t = tab + rs * PQ;
+                for (int i = 0; i < PQ; i++)
+                    if (t[i] >= 0) dxc[t[i]] += row[i];
+            }
+        }
+        return;
+    }
     for (int c = 0; c < C; c++) {
         float *dxc = dx + (size_t)c * H * W;
         for (int r = 0; r < R; r++)
