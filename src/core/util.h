@@ -18,6 +18,8 @@ _Noreturn void gn_assert_fail(const char *what, const char *file, int line);
 /* 64-byte aligned, zero-filled; NULL on failure or overflow. Free with gn_free. */
 void *gn_alloc(size_t count, size_t size);
 void gn_free(void *p);
+/* p[0..n) = 0, a large buffer by all OpenMP threads (a slice each). */
+void gn_zero_floats(float *p, size_t n);
 
 char *gn_strdup(const char *s);
 /* Seconds from a monotonic clock. */

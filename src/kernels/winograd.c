@@ -820,7 +820,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         /* One pass: U stays, dU (thread t's partial) at ws + (1+t)*u. */
         dU = ws + p.u;
         if (p.nt == 1) {
-            memset(dU, 0, nu * sizeof(float));
+            gn_zero_floats(dU, nu);
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
                 both_chunk(dx ? dx + n0 * xs : NULL, dU, dy + n0 * ys, x + n0 * xs, U, nb, sl, s,
@@ -869,7 +869,7 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         /* The weight pass in turn: chunks of up to cap images into one dU in U's space (the
          * data pass is done with U), transforms in OpenMP loops over channels, multithreaded
          * sgemm. */
-        memset(dU, 0, nu * sizeof(float));
+        gn_zero_floats(dU, nu);
         for (int n0 = 0; n0 < s->N; n0 += p.cap) {
             int nb = GN_MIN(p.cap, s->N - n0);
             weight_chunk(dU, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);

@@ -444,13 +444,13 @@ void gn_net_zero_dacts(gn_net *net)
     /* With GN_NET_RECOMPUTE gradients and outputs share one arena: there is no gradient arena
      * to zero on its own (gn_net_backward zeroes each dy when its lifetime starts). */
     GN_ASSERT(!(net->flags & GN_NET_RECOMPUTE));
-    memset(net->dacts, 0, net->n_dacts * sizeof(float));
+    gn_zero_floats(net->dacts, net->n_dacts);
     if (net->dinput) memset(net->dinput, 0, (size_t)net->batch * gn_shape_size(net->in) * 4);
 }
 
 static void zero_dy(const gn_layer *l, const gn_ctx *ctx)
 {
-    memset(l->dy, 0, (size_t)ctx->batch * gn_shape_size(l->out) * sizeof(float));
+    gn_zero_floats(l->dy, (size_t)ctx->batch * gn_shape_size(l->out));
 }
 
 void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
@@ -494,7 +494,7 @@ void gn_net_backward(gn_net *net, const gn_ctx *ctx)
     gn_net_backward_from(net, ctx, net->loss_layer);
 }
 
-void gn_net_zero_grads(gn_net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }
+void gn_net_zero_grads(gn_net *net) { gn_zero_floats(net->grads, net->n_params); }
 
 const float *gn_net_output(const gn_net *net) { return net->layers[net->n_layers - 1].y; }
 
