@@ -133,8 +133,8 @@ static int cmp_double(const void *a, const void *b)
 static int run_time(int N, int threads, const shape *shapes, int nshapes)
 {
     gn_rng r = gn_rng_make(gn_rng_key(8, 8, 8));
-    printf("N=%d, %d threads: ms per call, median of 5 (forward / backward with dx; the share of\n"
-           "transforms or im2col/col2im in both)\n", N,
+    printf("N=%d, %d threads: ms per call, median of 5 (forward / backward with dx; the\n"
+           "transforms or im2col/col2im in each, mean ms, and their share of both)\n", N,
            threads);
     for (int i = 0; i < nshapes; i++) {
         bufs b = make(N, shapes[i].C, shapes[i].H, threads, &r);
@@ -152,8 +152,9 @@ static int run_time(int N, int threads, const shape *shapes, int nshapes)
             }
             qsort(tf, 5, sizeof *tf, cmp_double);
             qsort(tb, 5, sizeof *tb, cmp_double);
-            printf("    %s %7.2f / %7.2f (transforms %.0f%%)",
+            printf("    %s %7.2f / %7.2f (transforms %5.2f / %5.2f, %.0f%%)",
                    algos[a] ? (algos[a] == 2 ? "F2" : "F4") : "im2col", 1e3 * tf[2], 1e3 * tb[2],
+                   1e3 * pf[0] / 5, 1e3 * pb[0] / 5,
                    100 * (pf[0] + pb[0]) / (pf[0] + pf[1] + pb[0] + pb[1]));
             printf("\n");
         }
