@@ -28,7 +28,11 @@
 #include "core/util.h"
 
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -194,7 +198,40 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
 
 #define WB 16 /* tiles (or (k,c) pairs) transformed together: two AVX or four SSE vectors */
 
-#define WINO_2D(name, f, nin, nout)                                                       \
+/* U is written once per pass and read back by the GEMMs; a large one (512x512 filters x
+ * channels: 36 MiB for F(4x4)) is far beyond the caches, where ordinary stores first read
+ * every line they fill. From this size on U is written with non-temporal stores (whole aligned
+ * rows of WB floats), fenced before the threads meet. bench_winograd time 64 2, F(4x4)
+ * transforms forward / backward, 3 interleaved runs: 512x4x4 5.4-6.3 / 10.8-11.6 ->
+ * 4.0-4.9 / 9.2-10.2 ms, 256x7x7 (9 MiB) 6.7-7.1 / 5.7-5.9 -> 5.6-6.6 / 5.0-5.3 ms; below
+ * 8 MiB (128x128: 2.3 MiB) no difference either way. */
+#define WINO_STREAM_MIN_BYTES ((size_t)8 << 20)
+
+/* dst: 64-byte aligned (one row of WB floats) */
+static inline void stream_row(float *restrict dst, const float *restrict src)
+{
+#if defined(__AVX512F__)
+    _mm512_stream_ps(dst, _mm512_loadu_ps(src));
+#elif defined(__AVX__)
+    _mm256_stream_ps(dst, _mm256_loadu_ps(src));
+    _mm256_stream_ps(dst + 8, _mm256_loadu_ps(src + 8));
+#elif defined(__SSE__)
+    for (int i = 0; i < WB; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+#else
+    memcpy(dst, src, WB * sizeof *dst);
+#endif
+}
+
+static inline void stream_fence(void)
+{
+#if defined(__SSE__)
+    _mm_sfence();
+#endif
+}
+
+/* Y:(nout,nout) = F X F^T for WB lanes (above); stream: Y's rows by stream_row (whole blocks,
+ * 64-byte aligned rows) */
+#define WINO_2D_STORE(name, f, nin, nout, stream)                                         \
     static inline void name(float *restrict y, size_t ys, const float *restrict x,        \
                             size_t xs, int n)                                             \
     {                                                                                     \
@@ -211,7 +248,9 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
         for (int i = 0; i < (nout); i++)                                                  \
             for (int l = 0; l < WB; l++)                                                  \
                 f(out + i * (nout) * WB + l, WB, t + i * (nin) * WB + l, WB);             \
-        if (n == WB)                                                                      \
+        if (n == WB && (stream))                                                          \
+            for (int q = 0; q < (nout) * (nout); q++) stream_row(y + q * ys, out + q * WB);  \
+        else if (n == WB)                                                                 \
             for (int q = 0; q < (nout) * (nout); q++)                                     \
                 memcpy(y + q * ys, out + q * WB, WB * sizeof(float));                     \
         else                                                                              \
@@ -219,6 +258,7 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
                 for (int l = 0; l < n; l++) y[q * ys + l] = out[q * WB + l];              \
     }
 
+#define WINO_2D(name, f, nin, nout) WINO_2D_STORE(name, f, nin, nout, 0)
 WINO_2D(bt2d_2, bt_2, 4, 4)
 WINO_2D(b2d_2, b_2, 4, 4)
 WINO_2D(at2d_2, at_2, 4, 2)
@@ -230,6 +270,8 @@ WINO_2D(b2d_4, b_4, 6, 6)
 WINO_2D(at2d_4, at_4, 6, 4)
 WINO_2D(a2d_4, a_4, 4, 6)
 WINO_2D(g2d_4, g_4, 3, 6)
+WINO_2D_STORE(g2d_2_nt, g_2, 3, 4, 1)
+WINO_2D_STORE(g2d_4_nt, g_4, 3, 6, 1)
 WINO_2D(gt2d_4, gt_4, 6, 3)
 
 /* ---- the plan: tiles, chunks, threads, workspace ---- */
@@ -487,17 +529,27 @@ WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *re
         a2d_4(o, os, yt, WB, L->jn);
 }
 
-/* w:(nb,3,3) -> U rows q*os = G g G^T */
+/* w:(nb,3,3) -> U rows q*os = G g G^T; stream: non-temporal stores where the rows allow */
 WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restrict w, int nb,
-                              const int m)
+                              const int m, int stream)
 {
     float g[9 * WB];
-    for (int l = 0; l < WB; l++)
-        for (int r = 0; r < 9; r++) g[r * WB + l] = l < nb ? w[(size_t)l * 9 + r] : 0.0f;
-    if (m == 2)
-        g2d_2(o, os, g, WB, nb);
+    if (nb == WB) /* a stride-9 gather per row: vector code */
+        for (int r = 0; r < 9; r++)
+            for (int l = 0; l < WB; l++) g[r * WB + l] = w[(size_t)l * 9 + r];
     else
+        for (int l = 0; l < WB; l++)
+            for (int r = 0; r < 9; r++) g[r * WB + l] = l < nb ? w[(size_t)l * 9 + r] : 0.0f;
+    if (stream && nb == WB && !((uintptr_t)o & 63) && !(os & 15)) {
+        if (m == 2)
+            g2d_2_nt(o, os, g, WB, nb);
+        else
+            g2d_4_nt(o, os, g, WB, nb);
+    } else if (m == 2) {
+        g2d_2(o, os, g, WB, nb);
+    } else {
         g2d_4(o, os, g, WB, nb);
+    }
 }
 
 /* dU rows q*us -> dw:(nb,3,3) += G^T dU G */
@@ -537,9 +589,9 @@ WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du,
         output_grad_block(o, os, base, s, L, m);                                            \
     }                                                                                       \
     static void weight_block_##m(float *restrict o, size_t os, const float *restrict w,     \
-                                 int nb)                                                    \
+                                 int nb, int stream)                                        \
     {                                                                                       \
-        weight_block(o, os, w, nb, m);                                                      \
+        weight_block(o, os, w, nb, m, stream);                                              \
     }                                                                                       \
     static void weight_grad_block_##m(float *restrict dw, const float *restrict du,         \
                                       size_t us, int nb)                                    \
@@ -559,16 +611,20 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
                          const wino_plan *p, int threads)
 {
     size_t KC = (size_t)s->K * s->C;
-    int nblk = (int)((KC + WB - 1) / WB);
+    int nblk = (int)((KC + WB - 1) / WB), stream = p->u * sizeof(float) >= WINO_STREAM_MIN_BYTES;
     (void)threads; /* read only by the OpenMP pragma */
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int bi = 0; bi < nblk; bi++) {
-        size_t i0 = (size_t)bi * WB;
-        int nb = (int)GN_MIN((size_t)WB, KC - i0);
-        if (p->m == 2)
-            weight_block_2(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb);
-        else
-            weight_block_4(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#pragma omp for schedule(static) nowait
+        for (int bi = 0; bi < nblk; bi++) {
+            size_t i0 = (size_t)bi * WB;
+            int nb = (int)GN_MIN((size_t)WB, KC - i0);
+            if (p->m == 2)
+                weight_block_2(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb, stream);
+            else
+                weight_block_4(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb, stream);
+        }
+        if (stream) stream_fence(); /* before the barrier that ends the region */
     }
 }
 

@@ -21,9 +21,10 @@ static const shape default_shapes[] = {{64, 56}, {128, 28}, {256, 14}, {512, 7}}
 #define NDEFAULT (int)(sizeof default_shapes / sizeof default_shapes[0])
 static const int algos[] = {0, 2, 4};
 
+/* 64-byte aligned, as gemmnet's own buffers (gn_alloc) */
 static float *alloc_floats(size_t n)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
+    float *p = aligned_alloc(64, ((n ? n : 1) * sizeof *p + 63) & ~(size_t)63);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(1);

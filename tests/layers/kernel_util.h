@@ -24,10 +24,12 @@ static inline int kernel_util_max_threads(void)
 #define GUARD 64
 static const float guard_val = -12345.25f;
 
-/* n floats with GUARD guard values on each side; returns the start of the usable part. */
+/* n floats with GUARD guard values on each side; returns the start of the usable part,
+ * 64-byte aligned as gemmnet's own buffers (gn_alloc): kernels that take a faster path on
+ * aligned rows (Winograd's streamed U) take it here too. */
 static inline float *guarded(size_t n)
 {
-    float *p = malloc((n + 2 * GUARD) * sizeof *p);
+    float *p = aligned_alloc(64, ((n + 2 * GUARD) * sizeof *p + 63) & ~(size_t)63);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(2);
