@@ -781,10 +781,11 @@ static void data_chunk(float *restrict dx, const float *restrict dy, const float
     data_from_mbar(dx, U, nb, sl, s, p, threads, t);
 }
 
-/* dU += Mbar V^T for nb images; sl: one slice */
-static void weight_chunk(float *restrict dU, const float *restrict dy, const float *restrict x,
-                         int nb, float *restrict sl, const conv2d_shape *s, const wino_plan *p,
-                         int threads, double *t)
+/* dU = beta dU + Mbar V^T for nb images (beta 0: the first chunk, no zeroing pass over dU);
+ * sl: one slice */
+static void weight_chunk(float *restrict dU, float beta, const float *restrict dy,
+                         const float *restrict x, int nb, float *restrict sl,
+                         const conv2d_shape *s, const wino_plan *p, int threads, double *t)
 {
     double ck = kprof_now(t);
     int T = nb * p->tpi, K = s->K, C = s->C;
@@ -795,19 +796,19 @@ static void weight_chunk(float *restrict dU, const float *restrict dy, const flo
     kprof_lap(t, 0, &ck);
     for (int xi = 0; xi < p->aa; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, C, T, 1.0f,
-                    M + xi * ms, T, V + xi * vs, T, 1.0f,
+                    M + xi * ms, T, V + xi * vs, T, beta,
                     dU + xi * us, C);
     kprof_lap(t, 1, &ck);
 }
 
-/* dU += Mbar V^T and, when dx is not NULL, dx += B (U^T Mbar) B^T for nb images, Mbar
- * computed once; sl: one slice */
-static void both_chunk(float *restrict dx, float *restrict dU, const float *restrict dy,
-                       const float *restrict x, const float *restrict U, int nb,
-                       float *restrict sl, const conv2d_shape *s, const wino_plan *p,
-                       int threads, double *t)
+/* dU = beta dU + Mbar V^T and, when dx is not NULL, dx += B (U^T Mbar) B^T for nb images,
+ * Mbar computed once; sl: one slice */
+static void both_chunk(float *restrict dx, float *restrict dU, float beta,
+                       const float *restrict dy, const float *restrict x,
+                       const float *restrict U, int nb, float *restrict sl,
+                       const conv2d_shape *s, const wino_plan *p, int threads, double *t)
 {
-    weight_chunk(dU, dy, x, nb, sl, s, p, threads, t);
+    weight_chunk(dU, beta, dy, x, nb, sl, s, p, threads, t);
     if (dx) data_from_mbar(dx, U, nb, sl, s, p, threads, t); /* V's job is done */
 }
 
@@ -876,11 +877,10 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         /* One pass: U stays, dU (thread t's partial) at ws + (1+t)*u. */
         dU = ws + p.u;
         if (p.nt == 1) {
-            gn_zero_floats(dU, nu);
             for (int ch = 0; ch < p.nchunks; ch++) {
                 int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                both_chunk(dx ? dx + n0 * xs : NULL, dU, dy + n0 * ys, x + n0 * xs, U, nb, sl, s,
-                           &p, threads, prof);
+                both_chunk(dx ? dx + n0 * xs : NULL, dU, ch ? 1.0f : 0.0f, dy + n0 * ys,
+                           x + n0 * xs, U, nb, sl, s, &p, threads, prof);
             }
         } else {
 #pragma omp parallel num_threads(p.nt)
@@ -891,8 +891,9 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
 #pragma omp for schedule(static)
                 for (int ch = 0; ch < p.nchunks; ch++) {
                     int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                    both_chunk(dx ? dx + n0 * xs : NULL, mine, dy + n0 * ys, x + n0 * xs, U, nb,
-                               sl + (size_t)id * p.slice, s, &p, 1, prof ? part[id] : NULL);
+                    both_chunk(dx ? dx + n0 * xs : NULL, mine, 1.0f, dy + n0 * ys, x + n0 * xs,
+                               U, nb, sl + (size_t)id * p.slice, s, &p, 1,
+                               prof ? part[id] : NULL);
                 }
                 /* After the barrier every partial is complete: sum them in thread order into
                  * thread 0's. */
@@ -925,10 +926,10 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         /* The weight pass in turn: chunks of up to cap images into one dU in U's space (the
          * data pass is done with U), transforms in OpenMP loops over channels, multithreaded
          * sgemm. */
-        gn_zero_floats(dU, nu);
         for (int n0 = 0; n0 < s->N; n0 += p.cap) {
             int nb = GN_MIN(p.cap, s->N - n0);
-            weight_chunk(dU, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p, threads, prof);
+            weight_chunk(dU, n0 ? 1.0f : 0.0f, dy + n0 * ys, x + n0 * xs, nb, sl, s, &p,
+                         threads, prof);
         }
     }
     ck = kprof_now(prof);
