@@ -202,9 +202,9 @@ static inline void gt_4(float *restrict o, size_t os, const float *restrict u, s
  * channels: 36 MiB for F(4x4)) is far beyond the caches, where ordinary stores first read
  * every line they fill. From this size on U is written with non-temporal stores (whole aligned
  * rows of WB floats), fenced before the threads meet. bench_winograd time 64 2, F(4x4)
- * transforms forward / backward, 3 interleaved runs: 512x4x4 5.4-6.3 / 10.8-11.6 ->
- * 4.0-4.9 / 9.2-10.2 ms, 256x7x7 (9 MiB) 6.7-7.1 / 5.7-5.9 -> 5.6-6.6 / 5.0-5.3 ms; below
- * 8 MiB (128x128: 2.3 MiB) no difference either way. */
+ * transforms forward / backward, 3 interleaved runs: 512x4x4 5.3-5.7 / 10.6-10.8 ->
+ * 2.7-3.0 / 8.1-9.1 ms, 256x7x7 (9 MiB) 3.8-4.0 / 7.0-7.3 -> 3.3 / 6.5-6.7 ms; below 8 MiB
+ * (128x128: 2.3 MiB) no difference either way. */
 #define WINO_STREAM_MIN_BYTES ((size_t)8 << 20)
 
 /* dst: 64-byte aligned (one row of WB floats) */
@@ -293,7 +293,8 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 /* Floats from one position xi's (rows, T) matrix of V or M to the next. One line more than
  * rows*T: with T*rows*4 bytes a multiple of 4 KiB (128 channels x 192 tiles, 256 x 200, ...)
  * the alpha^2 rows a block reads or writes would all map to one L1 set; the skew spreads
- * them (bench_winograd, 128x14x14 F(4x4): transforms 40 -> 35% of the layer). */
+ * them (bench_winograd time 64 2, 128x14x14 F(4x4): transforms 5.9-6.0 / 11.7-12.1 ->
+ * 5.5-5.7 / 11.1-11.3 ms forward / backward). */
 static size_t pos_stride(size_t rows, size_t T) { return rows * T + WB; }
 
 /* Can a loop over chunks give each of t threads enough tiles? (Monotone in N and t, so a
