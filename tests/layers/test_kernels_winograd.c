@@ -154,7 +154,7 @@ int main(void)
         {4, 6, 24, 24, 7, 1},  /* ... and for m = 4 */
         {3, 2, 30, 31, 3, 1},  /* one image per chunk, several chunks in turn */
         {2, 16, 9, 9, 12, 1},  /* more channels than filters and back */
-        {4, 512, 4, 4, 256, 1}, /* wide (K*C >= 256*512): a data pass, then the weight pass in
+        {2, 512, 4, 4, 256, 1}, /* wide (K*C >= 256*512): a data pass, then the weight pass in
                                  * turn; U over 8 MiB, written with non-temporal stores */
     };
     gn_rng r = gn_rng_make(gn_rng_key(2025, 3, 3));
