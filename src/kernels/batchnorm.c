@@ -178,14 +178,22 @@ typedef struct bn_spread {
     float mean[BN_CHUNK], is[BN_CHUNK], ga[BN_CHUNK], be[BN_CHUNK];
 } bn_spread;
 
-/* xh = (v - mean) is, v = act(ga xh + be) over the chunk's values of every image */
-static void normalize_chunk(float *y, float *restrict xhat, const bn_spread *sp, int N,
-                            size_t cs, size_t off, int len, gn_act act)
+/* xh = (v - mean) is, v = act(ga xh + be) over chunk k's values of every image; mean, is,
+ * gamma and beta per channel of the chunk (spread per value here) */
+static void normalize_chunk(float *y, float *restrict xhat, const float *mean, const float *is,
+                            const float *gamma, const float *beta, bn_chunk k, int N, int HW,
+                            size_t cs, gn_act act)
 {
+    bn_spread sp;
+    spread(sp.mean, mean, k.nc, HW);
+    spread(sp.is, is, k.nc, HW);
+    spread(sp.ga, gamma, k.nc, HW);
+    spread(sp.be, beta, k.nc, HW);
+    size_t off = (size_t)k.c0 * HW;
     for (int n = 0; n < N; n++) {
         float *v = y + n * cs + off, *xh = xhat + n * cs + off;
-        for (int j = 0; j < len; j++) xh[j] = (v[j] - sp->mean[j]) * sp->is[j];
-        affine_act_e(v, xh, len, sp->ga, sp->be, act);
+        for (int j = 0; j < k.len; j++) xh[j] = (v[j] - sp.mean[j]) * sp.is[j];
+        affine_act_e(v, xh, k.len, sp.ga, sp.be, act);
     }
 }
 
@@ -202,7 +210,6 @@ static void forward_train_small(float *y, float *restrict xhat, float *restrict 
         bn_chunk k = bn_chunk_at(ch, C, HW);
         size_t off = (size_t)k.c0 * HW;
         double acc[BN_CHUNK], mean_d[BN_CHUNK];
-        bn_spread sp;
         float cm[BN_CHUNK], ci[BN_CHUNK];
         for (int j = 0; j < k.len; j++) acc[j] = 0;
         for (int n = 0; n < N; n++) {
@@ -230,11 +237,7 @@ static void forward_train_small(float *y, float *restrict xhat, float *restrict 
             run_mean[g] = (float)((1.0 - momentum) * run_mean[g] + momentum * mean);
             run_var[g] = (float)((1.0 - momentum) * run_var[g] + momentum * unbiased);
         }
-        spread(sp.mean, cm, k.nc, HW);
-        spread(sp.is, ci, k.nc, HW);
-        spread(sp.ga, gamma + k.c0, k.nc, HW);
-        spread(sp.be, beta + k.c0, k.nc, HW);
-        normalize_chunk(y, xhat, &sp, N, cs, off, k.len, act);
+        normalize_chunk(y, xhat, cm, ci, gamma + k.c0, beta + k.c0, k, N, HW, cs, act);
     }
 }
 
@@ -248,15 +251,11 @@ static void forward_eval_small(float *y, float *restrict xhat, float *restrict i
 #pragma omp parallel for schedule(static) if ((double)N * HW * C > BN_PAR_MIN && nch > 1)
     for (int ch = 0; ch < nch; ch++) {
         bn_chunk k = bn_chunk_at(ch, C, HW);
-        bn_spread sp;
         float ci[BN_CHUNK];
         for (int c = 0; c < k.nc; c++)
             ci[c] = istd[k.c0 + c] = (float)(1.0 / sqrt((double)run_var[k.c0 + c] + eps));
-        spread(sp.mean, run_mean + k.c0, k.nc, HW);
-        spread(sp.is, ci, k.nc, HW);
-        spread(sp.ga, gamma + k.c0, k.nc, HW);
-        spread(sp.be, beta + k.c0, k.nc, HW);
-        normalize_chunk(y, xhat, &sp, N, cs, (size_t)k.c0 * HW, k.len, act);
+        normalize_chunk(y, xhat, run_mean + k.c0, ci, gamma + k.c0, beta + k.c0, k, N, HW, cs,
+                        act);
     }
 }
 
