@@ -32,22 +32,36 @@ typedef struct pool_frame {
  * cells alone and never stored: no remainder loops on rows like 28 or 56 outputs. */
 #define POOL_VEC 16
 
+/* d[a..b) = -inf */
+static inline void fill_neg_inf(float *d, int a, int b)
+{
+    for (int c = a; c < b; c++) d[c] = -INFINITY;
+}
+
+/* Each frame row: -inf on the frame cells, the image row on the rest (each cell written once). */
 static void frame_fill(pool_frame *f, const float *restrict xp, int H, int W, int O)
 {
     for (int r = 0; r < f->Hp; r++) {
         float *dst = f->buf + (size_t)r * f->Wp;
-        for (int c = 0; c < f->Wp; c++) dst[c] = -INFINITY;
         int h = r - O;
-        if (h < 0 || h >= H) continue;
+        if (h < 0 || h >= H) {
+            fill_neg_inf(dst, 0, f->Wp);
+            continue;
+        }
         const float *row = xp + (size_t)h * W; /* frame column c is row[c - O] */
         int c1 = imin(O + W, f->Wp);           /* image columns: frame [O, c1) */
         if (!f->half) {
+            fill_neg_inf(dst, 0, O);
             memcpy(dst + O, row, (size_t)(c1 - O) * sizeof(float));
+            fill_neg_inf(dst, c1, f->Wp);
             continue;
         }
-        for (int par = 0; par < 2; par++) { /* frame column c = 2j + par */
+        for (int par = 0; par < 2; par++) { /* frame column c = 2j + par: image j in [j0, j1) */
             float *d = dst + par * f->half;
-            for (int j = (O - par + 1) / 2; 2 * j + par < c1; j++) d[j] = row[2 * j + par - O];
+            int j0 = (O - par + 1) / 2, j1 = imax(j0, (c1 - par + 1) / 2);
+            fill_neg_inf(d, 0, j0);
+            for (int j = j0; j < j1; j++) d[j] = row[2 * j + par - O];
+            fill_neg_inf(d, j1, f->half);
         }
     }
 }
