@@ -290,8 +290,8 @@ typedef struct wino_plan {
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* Floats from one position xi's (rows, T) matrix of V or M to the next. One line more than
- * rows*T: with T*rows*4 bytes a multiple of 4 KiB (128 channels x 192 tiles, 256 x 200, ...)
+/* Floats from one position xi's (rows, T) matrix to the next: V (C, T), M (K, T), and U or
+ * dU (K, C). One line more than rows*T: with T*rows*4 bytes a multiple of 4 KiB (128 channels x 192 tiles, 256 x 200, ...)
  * the alpha^2 rows a block reads or writes would all map to one L1 set; the skew spreads
  * them (bench_winograd time 64 2, 128x14x14 F(4x4): transforms 5.9-6.0 / 11.7-12.1 ->
  * 5.5-5.7 / 11.1-11.3 ms forward / backward). */
