@@ -553,11 +553,22 @@ WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restric
     }
 }
 
-/* dU rows q*us -> dw:(nb,3,3) += G^T dU G */
+/* dU rows q*us -> dw:(nb,3,3) += G^T dU G, where dU is the sum of nparts partials ps floats
+ * apart (summed here in partial order, so no pass of its own writes the sum) */
 WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du, size_t us,
-                                   int nb, const int m)
+                                   int nb, int nparts, size_t ps, const int m)
 {
-    float g[9 * WB];
+    float g[9 * WB], sum[(m + 2) * (m + 2) * WB];
+    if (nparts > 1) {
+        for (int q = 0; q < (m + 2) * (m + 2); q++) {
+            float *o = sum + q * WB;
+            for (int l = 0; l < WB; l++) o[l] = l < nb ? du[q * us + l] : 0.0f;
+            for (int t = 1; t < nparts; t++)
+                for (int l = 0; l < WB; l++) o[l] += l < nb ? du[t * ps + q * us + l] : 0.0f;
+        }
+        du = sum;
+        us = WB;
+    }
     if (m == 2)
         gt2d_2(g, WB, du, us, nb);
     else
@@ -595,9 +606,9 @@ WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du,
         weight_block(o, os, w, nb, m, stream);                                              \
     }                                                                                       \
     static void weight_grad_block_##m(float *restrict dw, const float *restrict du,         \
-                                      size_t us, int nb)                                    \
+                                      size_t us, int nb, int nparts, size_t ps)             \
     {                                                                                       \
-        weight_grad_block(dw, du, us, nb, m);                                               \
+        weight_grad_block(dw, du, us, nb, nparts, ps, m);                                   \
     }
 
 WINO_PER_M(2)
@@ -629,9 +640,9 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
     }
 }
 
-/* dU:(aa,K,C) -> dw:(K,C,3,3) += G^T dU G */
-static void weight_grad(float *restrict dw, const float *restrict dU, const conv2d_shape *s,
-                        const wino_plan *p, int threads)
+/* dU:(aa,K,C), the sum of nparts partials p->u floats apart -> dw:(K,C,3,3) += G^T dU G */
+static void weight_grad(float *restrict dw, const float *restrict dU, int nparts,
+                        const conv2d_shape *s, const wino_plan *p, int threads)
 {
     size_t KC = (size_t)s->K * s->C;
     int nblk = (int)((KC + WB - 1) / WB);
@@ -641,9 +652,9 @@ static void weight_grad(float *restrict dw, const float *restrict dU, const conv
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
         if (p->m == 2)
-            weight_grad_block_2(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb);
+            weight_grad_block_2(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb, nparts, p->u);
         else
-            weight_grad_block_4(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb);
+            weight_grad_block_4(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb, nparts, p->u);
     }
 }
 
@@ -866,16 +877,17 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
     GN_ASSERT(winograd_applies(s));
     wino_plan p = make_plan(s, s->winograd, threads);
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
-    size_t nu = (size_t)p.aa * pos_stride(s->K, s->C);
     float *U = ws, *sl = ws + (size_t)p.uarrays * p.u;
     double part[KPROF_MAX_THREADS][2] = {{0}};
     double ck = kprof_now(prof);
     if (db) bias_grad(db, dy, s, threads);
     if (dx) weight_tiles(U, w, s, &p, threads);
     kprof_lap(prof, 0, &ck);
-    float *dU = ws; /* where the summed dU ends up */
+    float *dU = ws; /* dU, or the first of its nparts partials */
+    int nparts = 1;
     if (p.fused) {
-        /* One pass: U stays, dU (thread t's partial) at ws + (1+t)*u. */
+        /* One pass: U stays, dU (thread t's partial) at ws + (1+t)*u; each thread's first
+         * chunk writes its partial (beta 0), weight_grad sums them. */
         dU = ws + p.u;
         if (p.nt == 1) {
             for (int ch = 0; ch < p.nchunks; ch++) {
@@ -884,28 +896,20 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
                            x + n0 * xs, U, nb, sl, s, &p, threads, prof);
             }
         } else {
-#pragma omp parallel num_threads(p.nt)
-            {
-                int id = kernel_thread_id();
-                float *mine = dU + (size_t)id * p.u;
-                memset(mine, 0, nu * sizeof(float));
-#pragma omp for schedule(static)
-                for (int ch = 0; ch < p.nchunks; ch++) {
-                    int n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
-                    both_chunk(dx ? dx + n0 * xs : NULL, mine, 1.0f, dy + n0 * ys, x + n0 * xs,
-                               U, nb, sl + (size_t)id * p.slice, s, &p, 1,
-                               prof ? part[id] : NULL);
-                }
-                /* After the barrier every partial is complete: sum them in thread order into
-                 * thread 0's. */
-#pragma omp for schedule(static)
-                for (size_t i = 0; i < nu; i++) {
-                    float acc = 0;
-                    for (int t = 0; t < p.nt; t++) acc += dU[(size_t)t * p.u + i];
-                    dU[i] = acc;
-                }
+            int wrote[KPROF_MAX_THREADS] = {0};
+#pragma omp parallel for schedule(static) num_threads(p.nt)
+            for (int ch = 0; ch < p.nchunks; ch++) {
+                int id = kernel_thread_id(), n0 = ch * p.ipc, nb = GN_MIN(p.ipc, s->N - n0);
+                both_chunk(dx ? dx + n0 * xs : NULL, dU + (size_t)id * p.u,
+                           wrote[id] ? 1.0f : 0.0f, dy + n0 * ys, x + n0 * xs, U, nb,
+                           sl + (size_t)id * p.slice, s, &p, 1, prof ? part[id] : NULL);
+                wrote[id] = 1;
             }
             kprof_merge(prof, part, p.nt);
+            /* A static schedule hands chunks to the first threads: those partials count. */
+            GN_ASSERT(wrote[0]);
+            while (nparts < p.nt && wrote[nparts]) nparts++;
+            for (int t = nparts; t < p.nt; t++) GN_ASSERT(!wrote[t]);
         }
     } else {
         if (dx) { /* the data pass, with U */
@@ -934,6 +938,6 @@ void winograd_backward_prof(float *restrict dx, float *restrict dw, float *restr
         }
     }
     ck = kprof_now(prof);
-    weight_grad(dw, dU, s, &p, threads);
+    weight_grad(dw, dU, nparts, s, &p, threads);
     kprof_lap(prof, 0, &ck);
 }

@@ -166,6 +166,15 @@ int main(void)
             for (int t = 0; t < 2; t++) check_wino(s, tcount[t], (int)(i % 2), 1, &r);
             check_wino(s, tcount[1], 1, 0, &r);
         }
+#ifdef _OPENMP
+    /* Four threads on five images, F(2x2) 8x8 (16 tiles each): chunks of two images, three
+     * chunks for four threads, so one thread writes no dU partial (left out of the sum). */
+    omp_set_num_threads(4);
+    conv2d_shape few = {.N = 5, .C = 3, .H = 8, .W = 8, .K = 4, .R = 3, .S = 3, .stride = 1,
+                        .pad = 1, .groups = 1, .winograd = 2};
+    check_wino(few, 4, 0, 1, &r);
+    omp_set_num_threads(maxt);
+#endif
     /* Random shapes. */
     for (int i = 0; i < 30; i++) {
         conv2d_shape s = {.R = 3, .S = 3, .stride = 1, .groups = 1};
