@@ -13,7 +13,9 @@
  *   forward   y_cat_g = w_g col_cat_g, then scattered to y:(nb,K,P,Q) (+ b)
  *   weights   dw_g   += dy_cat_g col_cat_g^T, dy_cat gathered from dy:(nb,K,P,Q)
  *   data      col_cat_g = w_g^T dy_cat_g, then dx_n += col2im(image n's columns)
- * For a 1x1 stride-1 unpadded convolution the "im2col" is a plain gather of the planes. */
+ * For a 1x1 stride-1 unpadded convolution the "im2col" is a plain gather of the planes. With one
+ * group the data GEMM writes col_cat^T = dy_cat^T w instead (col2im_strided reads it), and
+ * chunks of few columns compute y_cat^T = col_cat^T w^T (CONV_BATCH_T_MAX_COLS). */
 #include "kernels/conv.h"
 #include "kernels/im2col.h"
 #include "kernels/kprof.h"
@@ -62,6 +64,14 @@ static size_t dw_floats(const conv2d_shape *s)
  * faster than the loop over images, at 16 about even (0.8-1.25x), from 49 up the loop over
  * images (single-threaded sgemm, im2col hot in cache) wins or ties. */
 #define CONV_BATCH_MAX_PQ 16
+/* The batched path runs its data GEMM transposed, col_cat^T = dy_cat^T w, and its forward
+ * GEMM too, y_cat^T = col_cat^T w^T, in chunks of at most this many columns (nb*P*Q): there
+ * OpenBLAS is faster with the few columns as rows. `bench_conv gemm 2`, GFLOP/s as is ->
+ * transposed, K x columns x C*R*S: 512 x 128 x 4608 (ResNet-18's 512x4x4 at batch 8) forward
+ * 154 -> 171, data 158 -> 194; 512 x 32 x 4608: 95 -> 124, 96 -> 147; 512 x 256 x 4608:
+ * 168 -> 180, 180 -> 196; from 400 columns on the forward loses 3-5% transposed (512 x 408 x
+ * 4608: 174 -> 169), the data GEMM still gains 5-8% (177 -> 187). */
+#define CONV_BATCH_T_MAX_COLS 256
 /* Column matrix plus output matrix of one chunk: at most this many floats (8 MiB). */
 #define CONV_BATCH_BUDGET_FLOATS ((size_t)2 << 20)
 
@@ -193,6 +203,12 @@ static batch_geom batch_geom_of(const conv2d_shape *s, float *ws)
     return g;
 }
 
+/* Does a chunk of ld columns run its forward (data) GEMM transposed? (One group only.) */
+static int transposed(const batch_geom *bg, int ld, int data)
+{
+    return bg->G == 1 && (data || ld <= CONV_BATCH_T_MAX_COLS);
+}
+
 /* x:(N,C,H,W) -> y:(N,K,P,Q), chunks of nb images through one sgemm per group. */
 static void forward_batched(float *restrict y, const float *restrict x, const float *restrict w,
                             const float *restrict b, float *restrict ws, const conv2d_shape *s,
@@ -210,18 +226,25 @@ static void forward_batched(float *restrict y, const float *restrict x, const fl
         for (int i = 0; i < m; i++)
             unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
         kprof_lap(t, 0, &t0);
+        int tr = transposed(&bg, ld, 0);
         for (int g = 0; g < G; g++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, ld, CRS, 1.0f,
-                        w + (size_t)g * Kg * CRS, CRS, col + (size_t)g * CRS * ld, ld, 0.0f,
-                        ycat + (size_t)g * Kg * ld, ld);
+            if (tr) /* y_cat^T:(ld, K) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, ld, Kg, CRS, 1.0f, col, ld, w,
+                            CRS, 0.0f, ycat, Kg);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, ld, CRS, 1.0f,
+                            w + (size_t)g * Kg * CRS, CRS, col + (size_t)g * CRS * ld, ld, 0.0f,
+                            ycat + (size_t)g * Kg * ld, ld);
         kprof_lap(t, 1, &t0);
+        /* entry (k, column j) of y_cat */
+        size_t rs = tr ? 1 : (size_t)ld, cs = tr ? (size_t)s->K : 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
             float *yi = y + (n0 + i) * ys;
             for (int k = 0; k < s->K; k++) {
-                const float *src = ycat + (size_t)k * ld + (size_t)i * PQ;
+                const float *src = ycat + k * rs + (size_t)i * PQ * cs;
                 float *dst = yi + (size_t)k * PQ, bk = b ? b[k] : 0.0f;
-                for (int j = 0; j < PQ; j++) dst[j] = src[j] + bk;
+                for (int j = 0; j < PQ; j++) dst[j] = src[j * cs] + bk;
             }
         }
         kprof_lap(t, 0, &t0);
@@ -258,14 +281,24 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
             kprof_lap(t, 1, &t0);
             continue;
         }
+        int tr = transposed(&bg, ld, 1);
         for (int g = 0; g < G; g++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, ld, Kg, 1.0f,
-                        w + (size_t)g * Kg * CRS, CRS, dycat + (size_t)g * Kg * ld, ld, 0.0f,
-                        col + (size_t)g * CRS * ld, ld);
+            if (tr) /* col_cat^T:(ld, CRS) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ld, CRS, Kg, 1.0f, dycat,
+                            ld, w, CRS, 0.0f, col, CRS);
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, ld, Kg, 1.0f,
+                            w + (size_t)g * Kg * CRS, CRS, dycat + (size_t)g * Kg * ld, ld, 0.0f,
+                            col + (size_t)g * CRS * ld, ld);
         kprof_lap(t, 1, &t0);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int i = 0; i < m; i++) {
             float *dxi = dx + (n0 + i) * xs;
+            if (tr) { /* image i's columns: rows i*PQ .. of col_cat^T */
+                col2im_strided(dxi, col + (size_t)i * PQ * CRS, 1, (size_t)CRS, s->C, s->H,
+                               s->W, s->R, s->S, s->stride, s->pad, s->P, s->Q);
+                continue;
+            }
             const float *ci = col + (size_t)i * PQ;
             if (direct) {
                 for (int c = 0; c < s->C; c++) {

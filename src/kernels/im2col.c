@@ -95,8 +95,14 @@ void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int 
     }
 }
 
-void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
-               int S, int stride, int pad, int P, int Q)
+/* col2im_ld and col2im_strided: entry (row i, column j) at col[i*ld + j*cs]; inlined into
+ * each, so col2im_ld's cs is the constant 1 */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void col2im_any(float *restrict dx, const float *restrict col, size_t ld,
+                              size_t cs, int C, int H, int W, int R, int S, int stride, int pad,
+                              int P, int Q)
 {
     if (use_table(R, S, P, Q)) {
         /* Each pixel gathers its sums in the order of the loops below: (r, s), then (p, q). */
@@ -108,7 +114,7 @@ void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int
                 const float *row = col + ((size_t)c * RS + rs) * ld;
                 const int *t = tab + rs * PQ;
                 for (int i = 0; i < PQ; i++)
-                    if (t[i] >= 0) dxc[t[i]] += row[i];
+                    if (t[i] >= 0) dxc[t[i]] += row[i * cs];
             }
         }
         return;
@@ -124,14 +130,26 @@ void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int
                 for (int p = 0; p < P; p++) {
                     int ih = p * stride - pad + r;
                     if (ih < 0 || ih >= H) continue;
-                    const float *in = row + (size_t)p * Q;
+                    const float *in = row + (size_t)p * Q * cs;
                     float *out = dxc + (size_t)ih * W;
                     int off = s - pad;
                     if (stride == 1)
-                        for (int q = q0; q < q1; q++) out[q + off] += in[q];
+                        for (int q = q0; q < q1; q++) out[q + off] += in[q * cs];
                     else
-                        for (int q = q0; q < q1; q++) out[q * stride + off] += in[q];
+                        for (int q = q0; q < q1; q++) out[q * stride + off] += in[q * cs];
                 }
             }
     }
+}
+
+void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
+               int S, int stride, int pad, int P, int Q)
+{
+    col2im_any(dx, col, (size_t)ld, 1, C, H, W, R, S, stride, pad, P, Q);
+}
+
+void col2im_strided(float *restrict dx, const float *restrict col, size_t ld, size_t cs, int C,
+                    int H, int W, int R, int S, int stride, int pad, int P, int Q)
+{
+    col2im_any(dx, col, ld, cs, C, H, W, R, S, stride, pad, P, Q);
 }

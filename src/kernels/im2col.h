@@ -8,6 +8,8 @@
 #ifndef GN_KERNELS_IM2COL_H
 #define GN_KERNELS_IM2COL_H
 
+#include <stddef.h>
+
 /* x:(C,H,W) -> col:(C*R*S, P*Q) (overwritten) */
 void im2col(float *restrict col, const float *restrict x, int C, int H, int W, int R, int S,
             int stride, int pad, int P, int Q);
@@ -23,5 +25,10 @@ void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int 
                int S, int stride, int pad, int P, int Q);
 void col2im_ld(float *restrict dx, const float *restrict col, int ld, int C, int H, int W, int R,
                int S, int stride, int pad, int P, int Q);
+/* ... and with a column stride as well: entry (row i, column j) at col[i*ld + j*cs], so the
+ * matrix may be stored transposed, (P*Q, C*R*S) with ld 1 and cs C*R*S. The sums run in
+ * col2im_ld's order. */
+void col2im_strided(float *restrict dx, const float *restrict col, size_t ld, size_t cs, int C,
+                    int H, int W, int R, int S, int stride, int pad, int P, int Q);
 
 #endif

@@ -7,6 +7,7 @@
 #include "core/rng.h"
 #include "core/util.h"
 #include "kernels/conv.h"
+#include "kernels/im2col.h"
 
 #include <string.h>
 
@@ -84,6 +85,38 @@ static void check_shape(conv2d_shape s, int threads, int with_bias, int with_dx,
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) unguard(all[i]);
 }
 
+/* col2im_strided on a matrix stored transposed gives col2im_ld's bits: the same sums in the
+ * same order (maps up to 8x8 through the offset table, larger ones row by row). */
+static void check_col2im_strided(gn_rng *r)
+{
+    static const int shapes[][7] = {/* C H W R stride pad P(=Q) */
+                                    {3, 4, 4, 3, 1, 1, 4},
+                                    {2, 9, 9, 3, 2, 1, 5},
+                                    {2, 12, 12, 3, 1, 1, 12},
+                                    {3, 11, 11, 5, 2, 2, 6}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *f = shapes[i];
+        int C = f[0], H = f[1], W = f[2], R = f[3], st = f[4], pad = f[5], P = f[6];
+        size_t rows = (size_t)C * R * R, cols = (size_t)P * P, nx = (size_t)C * H * W;
+        float *col = guarded(rows * cols), *colt = guarded(rows * cols);
+        float *a = guarded(nx), *b = guarded(nx);
+        fill(col, rows * cols, r);
+        for (size_t y = 0; y < rows; y++)
+            for (size_t x = 0; x < cols; x++) colt[x * rows + y] = col[y * cols + x];
+        fill(a, nx, r);
+        memcpy(b, a, nx * sizeof *a);
+        col2im_ld(a, col, (int)cols, C, H, W, R, R, st, pad, P, P);
+        col2im_strided(b, colt, 1, rows, C, H, W, R, R, st, pad, P, P);
+        CHECK_MSG(!memcmp(a, b, nx * sizeof *a) && guards_ok(b, nx),
+                  "col2im_strided C%d %dx%d %dx%d/%d pad %d differs from col2im_ld", C, H, W, R,
+                  R, st, pad);
+        unguard(col);
+        unguard(colt);
+        unguard(a);
+        unguard(b);
+    }
+}
+
 int main(void)
 {
     int maxt = kernel_util_max_threads();
@@ -134,6 +167,14 @@ int main(void)
         s.N = 4;
         check_shape(s, maxt, 1, 1, &r);
     }
+    /* Batched chunks of more than 256 columns (the forward GEMM as is) and of fewer
+     * (transposed) in one call: 20 images of 4x4, chunks of 17 and 3. */
+    for (int ci = 0; ci < 2; ci++) {
+        conv2d_shape s = {.N = 20, .C = 3, .H = 4, .W = 4, .K = 5, .R = 3, .S = 3, .stride = 1,
+                          .pad = 1, .groups = 1, .algo = CONV2D_BATCHED, .chunk = ci ? 17 : 0};
+        check_shape(s, maxt, ci, 1, &r);
+    }
+    check_col2im_strided(&r);
     /* Random awkward shapes. */
     for (int i = 0; i < 40; i++) {
         conv2d_shape s;
