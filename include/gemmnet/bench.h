@@ -37,7 +37,10 @@ typedef struct gn_layer_time {
 
 /* One forward pass (and, when backward, the backward pass) like gn_net_forward/backward, but
  * running the layers one at a time and adding each call's seconds into t[layer] (n_layers
- * entries). ctx->prof is replaced by the profiler's own. Returns the loss. */
-double gn_net_step_timed(gn_net *net, const gn_ctx *ctx, int backward, gn_layer_time *t);
+ * entries). ctx->prof is replaced by the profiler's own; ctx->on_backward (an SGD step folded
+ * into backward) still runs after each layer, its seconds added to *hook_s (hook_s may be
+ * NULL), not to the layer's. Returns the loss. */
+double gn_net_step_timed(gn_net *net, const gn_ctx *ctx, int backward, gn_layer_time *t,
+                         double *hook_s);
 
 #endif

@@ -30,14 +30,15 @@ static const char *bench_help =
     "                     [--iters N] [--warmup N] [--csv FILE] [--json FILE] [--svg FILE]\n"
     "                     [--layers] [--data synthetic|real] [--max-mem SIZE]\n\n"
     "Measures full training steps (forward, backward, SGD update with momentum and weight\n"
-    "decay) and forward-only inference on random in-memory input, for every batch size in LIST\n"
-    "(default 1,2,4,8,16,32,64,128) and every thread count in LIST (default: all cores; 0 also\n"
-    "means all cores). Each point runs in a fresh process, so its peak resident memory is its\n"
-    "own. Reported per point: median, p10 and p90 step time after --warmup steps (default 1)\n"
-    "over --iters steps (default 5), training and inference images/s, achieved GFLOP/s from the\n"
-    "network's FLOP count, that as a percentage of the sgemm rate (a 2048^3 cblas_sgemm\n"
-    "(median of 5) measured at the start of the run at the same thread count), peak resident\n"
-    "memory, and the memory the engine plans for its buffers.\n\n"
+    "decay, folded into backward as in gemmnet train) and forward-only inference on random\n"
+    "in-memory input, for every batch size in LIST (default 1,2,4,8,16,32,64,128) and every\n"
+    "thread count in LIST (default: all cores; 0 also means all cores). Each point runs in a\n"
+    "fresh process, so its peak resident memory is its own. Reported per point: median, p10\n"
+    "and p90 step time after --warmup steps (default 1) over --iters steps (default 5),\n"
+    "training and inference images/s, achieved GFLOP/s from the network's FLOP count, that as\n"
+    "a percentage of the sgemm rate (a 2048^3 cblas_sgemm (median of 5) measured at the start\n"
+    "of the run at the same thread count), peak resident memory, and the memory the engine\n"
+    "plans for its buffers.\n\n"
     "  --max-mem SIZE  batch sizes whose planned buffers exceed SIZE (512M, 2G, ...; binary\n"
     "                  units) are reported as not fitting and not run; default: MemAvailable\n"
     "  --sgemm-size N  the sgemm reference's matrix size (default 2048)\n"
@@ -75,7 +76,7 @@ typedef struct point {
     double ti[3];       /* inference (forward only) seconds: p10, p50, p90 */
     double peak_rss;    /* bytes */
     double sgemm;       /* GFLOP/s at this thread count */
-    double update_s;    /* zeroing gradients and the SGD update, per step (with --layers) */
+    double update_s;    /* the SGD update (zeroing the gradients), per step (with --layers) */
     gn_layer_time *lt;  /* per layer, seconds per step (with --layers) */
 } point;
 
@@ -308,6 +309,10 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     gn_ctx ctx = gn_net_ctx(net, 1);
     ctx.seed = 1;
     double tt[3], ti[3];
+    gn_sgd_fused sgd;
+    /* A training step as gemmnet train runs it on one rank: the SGD step folded into backward,
+     * which leaves the gradients zero for the next step. */
+    gn_net_zero_grads(net);
     for (int it = -o->warmup; it < o->iters; it++) {
         double t0 = gn_now();
         ctx.step = (uint64_t)(it + o->warmup);
@@ -315,11 +320,10 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
             int n = 0;
             if (gn_loader_next(loader, net->input, net->labels, NULL, &n, &err)) goto done;
         }
-        gn_net_zero_grads(net);
         gn_net_forward(net, &ctx);
+        gn_sgd_fused_begin(&sgd, net, vel, (float)h.lr, (float)h.mu, (float)h.wd, 0, &ctx);
         gn_net_backward(net, &ctx);
-        gn_sgd_step(net->params, vel, net->grads, net->n_params, (float)h.lr, (float)h.mu,
-                    (float)h.wd, 0);
+        gn_sgd_fused_finish(&sgd);
         if (it >= 0) times[it] = gn_now() - t0;
     }
     summarize(times, o->iters, tt);
@@ -333,13 +337,10 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     double update = 0;
     if (o->layers) {
         for (int it = 0; it < o->iters; it++) {
+            gn_sgd_fused_begin(&sgd, net, vel, (float)h.lr, (float)h.mu, (float)h.wd, 0, &ctx);
+            gn_net_step_timed(net, &ctx, 1, lt, &update);
             double t0 = gn_now();
-            gn_net_zero_grads(net);
-            update += gn_now() - t0;
-            gn_net_step_timed(net, &ctx, 1, lt);
-            t0 = gn_now();
-            gn_sgd_step(net->params, vel, net->grads, net->n_params, (float)h.lr, (float)h.mu,
-                        (float)h.wd, 0);
+            gn_sgd_fused_finish(&sgd);
             update += gn_now() - t0;
         }
         for (int i = 0; i < net->n_layers; i++) {
@@ -526,7 +527,7 @@ static void print_layers(const run_info *ri, const point *p)
     qsort(rows, (size_t)ri->n_layers, sizeof *rows, cmp_row);
     double step = sum + p->update_s;
     printf("\nper-layer profile, batch %d, %d thread%s (ms per step; %.1f ms in layers + %.1f ms "
-           "zeroing gradients and SGD update; median step %.1f ms):\n", p->batch, p->threads,
+           "SGD update; median step %.1f ms):\n", p->batch, p->threads,
            p->threads == 1 ? "" : "s",
            1e3 * sum, 1e3 * p->update_s, 1e3 * p->t[1]);
     printf("%4s  %-14s %-12s %9s %9s %9s %6s %8s %7s | %8s %8s %8s | %8s %8s %8s\n", "#",

@@ -1,8 +1,12 @@
 /* Learning-rate schedules (darknet's policies and meaning, plus cosine) and the SGD step. */
 #include "gemmnet/train.h"
+#include "gemmnet/net.h"
 #include "core/rng.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 double gn_schedule_lr(const gn_schedule *s, int64_t iter)
 {
@@ -40,14 +44,68 @@ double gn_schedule_lr(const gn_schedule *s, int64_t iter)
     return s->lr;
 }
 
-void gn_sgd_step(float *restrict w, float *restrict v, const float *restrict dw, size_t n,
-                 float lr, float momentum, float decay, int nesterov)
+/* The step on [0, n), and with consume the gradients zeroed as they are read: a plain loop
+ * that GCC turns into vector code (the condition is the same for every i). */
+static void sgd_range(float *restrict w, float *restrict v, float *restrict dw, size_t n,
+                      float lr, float momentum, float decay, int nesterov, int consume)
 {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float g = dw[i] + decay * w[i];
         float vi = momentum * v[i] + g;
         v[i] = vi;
         w[i] -= lr * (nesterov ? g + momentum * vi : vi);
+        if (consume) dw[i] = 0.0f;
     }
 }
+
+/* ... cut into one contiguous slice per thread when n is large */
+static void sgd(float *w, float *v, float *dw, size_t n, float lr, float momentum, float decay,
+                int nesterov, int consume)
+{
+#ifdef _OPENMP
+    if (n > 65536 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel
+        {
+            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+            size_t per = (n + nt - 1) / nt, a = t * per, b = a + per < n ? a + per : n;
+            if (a < b)
+                sgd_range(w + a, v + a, dw + a, b - a, lr, momentum, decay, nesterov, consume);
+        }
+        return;
+    }
+#endif
+    sgd_range(w, v, dw, n, lr, momentum, decay, nesterov, consume);
+}
+
+void gn_sgd_step(float *restrict w, float *restrict v, const float *restrict dw, size_t n,
+                 float lr, float momentum, float decay, int nesterov)
+{
+    sgd(w, v, (float *)dw, n, lr, momentum, decay, nesterov, 0);
+}
+
+void gn_sgd_fused_begin(gn_sgd_fused *s, gn_net *net, float *velocity, float lr, float momentum,
+                        float decay, int nesterov, gn_ctx *ctx)
+{
+    *s = (gn_sgd_fused){.net = net, .velocity = velocity, .lr = lr, .momentum = momentum,
+                        .decay = decay, .nesterov = nesterov, .hi = net->n_params};
+    ctx->on_backward = gn_sgd_on_backward;
+    ctx->hook_user = s;
+}
+
+/* parameters [lo, s->hi): their step, gradients zeroed */
+static void fused_range(gn_sgd_fused *s, size_t lo)
+{
+    if (lo >= s->hi) return;
+    gn_net *net = s->net;
+    sgd(net->params + lo, s->velocity + lo, net->grads + lo, s->hi - lo, s->lr, s->momentum,
+        s->decay, s->nesterov, 1);
+    s->hi = lo;
+}
+
+void gn_sgd_on_backward(void *user, int layer)
+{
+    gn_sgd_fused *s = user;
+    fused_range(s, (size_t)(s->net->layers[layer].grads - s->net->grads));
+}
+
+void gn_sgd_fused_finish(gn_sgd_fused *s) { fused_range(s, 0); }

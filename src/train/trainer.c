@@ -1,6 +1,7 @@
 /* The training loop: mini-batches from the loader, forward/backward with gradient accumulation
- * over subdivisions, the SGD step, evaluation, metrics, and checkpoints that let a run resume
- * exactly where it stopped.
+ * over subdivisions, the SGD step (folded into backward when there is one mini-batch on one
+ * rank: gn_sgd_fused), evaluation, metrics, and checkpoints that let a run resume exactly where
+ * it stopped.
  *
  * Exact resume: every random choice is a pure function of (seed, counters) - the data order
  * and augmentation of (seed, epoch, sample), dropout of (seed, step) - so a checkpoint needs
@@ -43,6 +44,7 @@ typedef struct trainer {
     size_t bucket;       /* gradient floats per allreduce bucket */
     size_t grad_hi;      /* grads[grad_hi..n_params) are already being summed */
     int grad_rc;         /* first error of the backward hook */
+    int grads_zero;      /* net->grads are all zero (the folded SGD step left them so) */
     double t_wait;       /* seconds spent waiting for the gradient sums after backward */
     int has_val;         /* a validation split is configured (the same on every rank) */
     int val_sharded;     /* each rank evaluates its share (else rank 0 evaluates it all) */
@@ -654,7 +656,13 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     while (t->iter < t->o.max_batches) {
         double t0 = gn_now();
         float lr = (float)gn_schedule_lr(&t->o.sched, t->iter);
-        gn_net_zero_grads(t->net);
+        /* One mini-batch on one rank: the SGD step runs inside backward, each layer's as soon
+         * as its gradients are final, zeroing them as it goes (gn_sgd_fused); else after the
+         * last backward (and the allreduce). */
+        int fold = t->nranks == 1 && t->o.subdivisions == 1;
+        gn_sgd_fused sgd;
+        if (!t->grads_zero) gn_net_zero_grads(t->net);
+        t->grads_zero = 0;
         double loss = 0;
         int nonfinite = 0;
         for (int s = 0; s < t->o.subdivisions; s++) {
@@ -688,7 +696,14 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
                                 access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)");
                 goto done;
             }
+            if (fold)
+                gn_sgd_fused_begin(&sgd, t->net, t->momentum, lr, (float)t->o.momentum,
+                                   (float)t->o.decay, t->o.nesterov, &ctx);
             gn_net_backward(t->net, &ctx);
+            if (fold) {
+                gn_sgd_fused_finish(&sgd);
+                t->grads_zero = 1;
+            }
             loss += l / t->o.subdivisions;
         }
         int ckpt_due = 0, stop_all = args->stop && *args->stop;
@@ -718,8 +733,9 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
                 goto done;
             }
         }
-        gn_sgd_step(t->net->params, t->momentum, t->net->grads, t->net->n_params, lr,
-                    (float)t->o.momentum, (float)t->o.decay, t->o.nesterov);
+        if (!fold)
+            gn_sgd_step(t->net->params, t->momentum, t->net->grads, t->net->n_params, lr,
+                        (float)t->o.momentum, (float)t->o.decay, t->o.nesterov);
         t->iter++;
         images_run += t->global;
         images_log += t->global;

@@ -126,7 +126,7 @@ static void test_timed_step(void)
     gn_layer_time t[3];
     memset(t, 0, sizeof t);
     gn_net_zero_grads(net);
-    double l2 = gn_net_step_timed(net, &ctx, 1, t);
+    double l2 = gn_net_step_timed(net, &ctx, 1, t, NULL);
     CHECK_NEAR(l2, l1, 0);
     CHECK(memcmp(g, net->grads, net->n_params * sizeof(float)) == 0);
     for (int i = 0; i < 3; i++) CHECK(t[i].fwd >= 0 && t[i].bwd >= 0);

@@ -1,9 +1,10 @@
-/* Learning-rate schedules and the SGD step against hand-computed values; training keys parsed
- * and refused with file:line. */
+/* Learning-rate schedules and the SGD step against hand-computed values, the step folded into
+ * backward against the plain one; training keys parsed and refused with file:line. */
 #include "check.h"
 #include "gemmnet/gemmnet.h"
 #include "gemmnet/train.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int parse(const char *text, gn_train_opts *o, gn_err *err)
@@ -13,6 +14,60 @@ static int parse(const char *text, gn_train_opts *o, gn_err *err)
     if (!rc) rc = gn_train_opts_parse(o, cfg, err);
     gn_cfg_free(&cfg);
     return rc;
+}
+
+/* The SGD step folded into backward (gn_sgd_fused) against backward then gn_sgd_step over the
+ * whole buffer: the same weights and velocities bit for bit, and every gradient zero after. A
+ * convolution with batch norm, a connected layer of 73,728 weights (cut between threads) and
+ * their biases; plain and Nesterov momentum; two steps each. */
+static void check_fused(int nesterov)
+{
+    const char *text = "[net]\nwidth=6\nheight=6\nchannels=3\n"
+                       "[convolutional]\nfilters=8\nsize=3\npad=1\nbatch_normalize=1\n"
+                       "activation=relu\n"
+                       "[connected]\noutput=256\nactivation=tanh\n"
+                       "[connected]\noutput=5\nactivation=linear\n"
+                       "[softmax]\n";
+    gn_cfg *cfg = NULL;
+    gn_net *a = NULL, *b = NULL;
+    gn_err err = {0};
+    CHECK_MSG(gn_cfg_parse(&cfg, text, "fused.cfg", &err) == GN_OK, "%s", err.msg);
+    CHECK_MSG(cfg && gn_net_build(&a, cfg, 3, 7, &err) == GN_OK &&
+                  gn_net_build(&b, cfg, 3, 7, &err) == GN_OK,
+              "%s", err.msg);
+    if (!a || !b) goto done;
+    size_t n = a->n_params;
+    CHECK(n > 65536 && n == b->n_params); /* the threads split the buffer */
+    float *va = calloc(n, sizeof *va), *vb = calloc(n, sizeof *vb);
+    for (size_t i = 0; i < 3 * 6 * 6 * 3; i++)
+        a->input[i] = b->input[i] = (float)((int)(i * 37 % 17) - 8) / 8.0f;
+    for (int i = 0; i < 3; i++) a->labels[i] = b->labels[i] = i + 1;
+    for (int step = 0; step < 2; step++) {
+        gn_ctx ca = gn_net_ctx(a, 1), cb = gn_net_ctx(b, 1);
+        gn_net_zero_grads(a);
+        if (step == 0) gn_net_zero_grads(b); /* later steps start from the zeros it left */
+        gn_net_forward(a, &ca);
+        gn_net_backward(a, &ca);
+        gn_sgd_step(a->params, va, a->grads, n, 0.05f, 0.9f, 0.01f, nesterov);
+        gn_sgd_fused f;
+        gn_net_forward(b, &cb);
+        gn_sgd_fused_begin(&f, b, vb, 0.05f, 0.9f, 0.01f, nesterov, &cb);
+        gn_net_backward(b, &cb);
+        gn_sgd_fused_finish(&f);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++) nonzero += b->grads[i] != 0.0f;
+        CHECK_MSG(nonzero == 0, "nesterov %d step %d: %zu gradients left non-zero", nesterov,
+                  step, nonzero);
+        CHECK_MSG(!memcmp(a->params, b->params, n * sizeof *va) && !memcmp(va, vb, n * sizeof *va),
+                  "nesterov %d step %d: the folded step differs from gn_sgd_step", nesterov,
+                  step);
+    }
+    free(va);
+    free(vb);
+done:
+    gn_net_free(&a);
+    gn_net_free(&b);
+    gn_cfg_free(&cfg);
 }
 
 int main(void)
@@ -93,5 +148,7 @@ int main(void)
     CHECK_MSG(strstr(err.msg, "t.cfg:2") && strstr(err.msg, "learning_rate"), "%s", err.msg);
     CHECK(parse("[net]\npolicy=steps\nsteps=1,2\nscales=.1\n", &o, &err) == GN_ECONFIG);
     CHECK(parse("[net]\nmax_batches=10\nepochs=2\n", &o, &err) == GN_ECONFIG);
+    check_fused(0);
+    check_fused(1);
     return check_exit();
 }
