@@ -43,7 +43,7 @@ int winograd_applies(const conv2d_shape *s);
  * when neither balance is positive. Large batches get F(4x4) on maps from 3x3 and F(2x2) on 2x2
  * maps; small batches keep im2col on the small maps, where the weights outweigh the images.
  * docs/performance.md, "Winograd". */
-#define WINOGRAD_AUTO_WEIGHT_COST 85.0
+#define WINOGRAD_AUTO_WEIGHT_COST 60.0
 /* ... and only with at least this many input channels: below it the GEMMs are too thin to pay
  * for the transforms (Darknet-19 at 224 px: C=3 2.4x slower than im2col, C=32 even, C=64
  * 1.34x faster). */
