@@ -227,11 +227,11 @@ static void forward_batched(float *restrict y, const float *restrict x, const fl
             unfold_image(col + (size_t)i * PQ, ld, x + (n0 + i) * xs, s);
         kprof_lap(t, 0, &t0);
         int tr = transposed(&bg, ld, 0);
-        for (int g = 0; g < G; g++)
-            if (tr) /* y_cat^T:(ld, K) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, ld, Kg, CRS, 1.0f, col, ld, w,
-                            CRS, 0.0f, ycat, Kg);
-            else
+        if (tr) /* y_cat^T:(ld, K), one group */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, ld, Kg, CRS, 1.0f, col, ld, w, CRS,
+                        0.0f, ycat, Kg);
+        else
+            for (int g = 0; g < G; g++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Kg, ld, CRS, 1.0f,
                             w + (size_t)g * Kg * CRS, CRS, col + (size_t)g * CRS * ld, ld, 0.0f,
                             ycat + (size_t)g * Kg * ld, ld);
@@ -282,11 +282,11 @@ static void backward_batched(float *restrict dx, float *restrict dw, const float
             continue;
         }
         int tr = transposed(&bg, ld, 1);
-        for (int g = 0; g < G; g++)
-            if (tr) /* col_cat^T:(ld, CRS) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ld, CRS, Kg, 1.0f, dycat,
-                            ld, w, CRS, 0.0f, col, CRS);
-            else
+        if (tr) /* col_cat^T:(ld, CRS), one group */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ld, CRS, Kg, 1.0f, dycat, ld, w,
+                        CRS, 0.0f, col, CRS);
+        else
+            for (int g = 0; g < G; g++)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, ld, Kg, 1.0f,
                             w + (size_t)g * Kg * CRS, CRS, dycat + (size_t)g * Kg * ld, ld, 0.0f,
                             col + (size_t)g * CRS * ld, ld);

@@ -558,7 +558,7 @@ WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restric
 WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du, size_t us,
                                    int nb, int nparts, size_t ps, const int m)
 {
-    float g[9 * WB], sum[(m + 2) * (m + 2) * WB];
+    float g[9 * WB], sum[36 * WB]; /* alpha^2 <= 36 rows */
     if (nparts > 1) {
         for (int q = 0; q < (m + 2) * (m + 2); q++) {
             float *o = sum + q * WB;
