@@ -18,6 +18,11 @@ _Noreturn void gn_assert_fail(const char *what, const char *file, int line);
 /* 64-byte aligned, zero-filled; NULL on failure or overflow. Free with gn_free. */
 void *gn_alloc(size_t count, size_t size);
 void gn_free(void *p);
+/* fn(arg, a, b) over [0, n) in one contiguous slice [a, b) per OpenMP thread when n >= min_n
+ * (outside a parallel region), else fn(arg, 0, n) once: for passes over big buffers whose
+ * elements are independent, so the result does not depend on the thread count. */
+void gn_parallel_slices(size_t n, size_t min_n, void (*fn)(void *arg, size_t a, size_t b),
+                        void *arg);
 /* p[0..n) = 0, a large buffer by all OpenMP threads (a slice each). */
 void gn_zero_floats(float *p, size_t n);
 

@@ -2,11 +2,9 @@
 #include "gemmnet/train.h"
 #include "gemmnet/net.h"
 #include "core/rng.h"
+#include "core/util.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 double gn_schedule_lr(const gn_schedule *s, int64_t iter)
 {
@@ -58,23 +56,25 @@ static void sgd_range(float *restrict w, float *restrict v, float *restrict dw, 
     }
 }
 
+typedef struct sgd_args {
+    float *w, *v, *dw;
+    float lr, momentum, decay;
+    int nesterov, consume;
+} sgd_args;
+
+static void sgd_slice(void *arg, size_t a, size_t b)
+{
+    const sgd_args *g = arg;
+    sgd_range(g->w + a, g->v + a, g->dw + a, b - a, g->lr, g->momentum, g->decay, g->nesterov,
+              g->consume);
+}
+
 /* ... cut into one contiguous slice per thread when n is large */
 static void sgd(float *w, float *v, float *dw, size_t n, float lr, float momentum, float decay,
                 int nesterov, int consume)
 {
-#ifdef _OPENMP
-    if (n > 65536 && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel
-        {
-            size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-            size_t per = (n + nt - 1) / nt, a = t * per, b = a + per < n ? a + per : n;
-            if (a < b)
-                sgd_range(w + a, v + a, dw + a, b - a, lr, momentum, decay, nesterov, consume);
-        }
-        return;
-    }
-#endif
-    sgd_range(w, v, dw, n, lr, momentum, decay, nesterov, consume);
+    sgd_args g = {w, v, dw, lr, momentum, decay, nesterov, consume};
+    gn_parallel_slices(n, (size_t)1 << 16, sgd_slice, &g);
 }
 
 void gn_sgd_step(float *restrict w, float *restrict v, const float *restrict dw, size_t n,
