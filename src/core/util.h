@@ -15,6 +15,14 @@
 
 _Noreturn void gn_assert_fail(const char *what, const char *file, int line);
 
+/* A static function the compiler must inline: a kernel written once with a parameter that each
+ * caller passes as a constant, so every copy is specialised. */
+#if defined(__GNUC__)
+#define GN_INLINE static inline __attribute__((always_inline))
+#else
+#define GN_INLINE static inline
+#endif
+
 /* 64-byte aligned, zero-filled; NULL on failure or overflow. Free with gn_free. */
 void *gn_alloc(size_t count, size_t size);
 void gn_free(void *p);

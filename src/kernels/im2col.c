@@ -1,5 +1,6 @@
 /* Glossary: C channels, H x W input, R x S kernel, P x Q output. See im2col.h. */
 #include "kernels/im2col.h"
+#include "core/util.h"
 
 #include <string.h>
 
@@ -97,12 +98,8 @@ void im2col_ld(float *restrict col, int ld, const float *restrict x, int C, int 
 
 /* col2im_ld and col2im_strided: entry (row i, column j) at col[i*ld + j*cs]; inlined into
  * each, so col2im_ld's cs is the constant 1 */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void col2im_any(float *restrict dx, const float *restrict col, size_t ld,
-                              size_t cs, int C, int H, int W, int R, int S, int stride, int pad,
-                              int P, int Q)
+GN_INLINE void col2im_any(float *restrict dx, const float *restrict col, size_t ld, size_t cs,
+                          int C, int H, int W, int R, int S, int stride, int pad, int P, int Q)
 {
     if (use_table(R, S, P, Q)) {
         /* Each pixel gathers its sums in the order of the loops below: (r, s), then (p, q). */

@@ -385,12 +385,6 @@ size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads)
  * per-m copy below), so the transforms in the inner loops are straight-line code, with no
  * function pointers. */
 
-#if defined(__GNUC__)
-#define WINO_INLINE static inline __attribute__((always_inline))
-#else
-#define WINO_INLINE static inline
-#endif
-
 /* Where each lane's tile lies: its plane (offset from the channel's plane in image 0) and its
  * tile row and column. */
 typedef struct wino_lanes {
@@ -414,8 +408,8 @@ static void lanes_at(wino_lanes *L, size_t col0, size_t T, size_t plane_stride,
 }
 
 /* x planes (H,W) at base + plane[l] -> o rows q*os, q < a^2: B^T d B of the lanes' patches */
-WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict base,
-                             const conv2d_shape *s, const wino_lanes *L, const int m)
+GN_INLINE void input_block(float *restrict o, size_t os, const float *restrict base,
+                           const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int a = m + 2, H = s->H, W = s->W;
     float d[36 * WB];
@@ -447,8 +441,8 @@ WINO_INLINE void input_block(float *restrict o, size_t os, const float *restrict
 
 /* dx planes (H,W) += overlap-add of B dV B^T, dV rows q*vs (lanes in order: overlaps in one
  * plane add up in tile order, as in the scalar loop) */
-WINO_INLINE void input_grad_block(float *restrict base, const float *restrict v, size_t vs,
-                                  const conv2d_shape *s, const wino_lanes *L, const int m)
+GN_INLINE void input_grad_block(float *restrict base, const float *restrict v, size_t vs,
+                                const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int a = m + 2, H = s->H, W = s->W;
     float d[36 * WB];
@@ -477,9 +471,9 @@ WINO_INLINE void input_grad_block(float *restrict base, const float *restrict v,
 }
 
 /* M rows q*ms -> y planes (P,Q) = A^T M A + bias, outputs past the edge dropped */
-WINO_INLINE void output_block(float *restrict base, const float *restrict mk, size_t ms,
-                              float bias, const conv2d_shape *s, const wino_lanes *L,
-                              const int m)
+GN_INLINE void output_block(float *restrict base, const float *restrict mk, size_t ms,
+                            float bias, const conv2d_shape *s, const wino_lanes *L,
+                            const int m)
 {
     const int P = s->P, Q = s->Q;
     float yt[16 * WB];
@@ -502,8 +496,8 @@ WINO_INLINE void output_block(float *restrict base, const float *restrict mk, si
 }
 
 /* dy planes (P,Q) -> Mbar rows q*os = A dy A^T, outputs past the edge read as zero */
-WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *restrict base,
-                                   const conv2d_shape *s, const wino_lanes *L, const int m)
+GN_INLINE void output_grad_block(float *restrict o, size_t os, const float *restrict base,
+                                 const conv2d_shape *s, const wino_lanes *L, const int m)
 {
     const int P = s->P, Q = s->Q;
     float yt[16 * WB];
@@ -531,8 +525,8 @@ WINO_INLINE void output_grad_block(float *restrict o, size_t os, const float *re
 }
 
 /* w:(nb,3,3) -> U rows q*os = G g G^T; stream: non-temporal stores where the rows allow */
-WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restrict w, int nb,
-                              const int m, int stream)
+GN_INLINE void weight_block(float *restrict o, size_t os, const float *restrict w, int nb,
+                            const int m, int stream)
 {
     float g[9 * WB];
     if (nb == WB) /* a stride-9 gather per row: vector code */
@@ -555,8 +549,8 @@ WINO_INLINE void weight_block(float *restrict o, size_t os, const float *restric
 
 /* dU rows q*us -> dw:(nb,3,3) += G^T dU G, where dU is the sum of nparts partials ps floats
  * apart (summed here in partial order, so no pass of its own writes the sum) */
-WINO_INLINE void weight_grad_block(float *restrict dw, const float *restrict du, size_t us,
-                                   int nb, int nparts, size_t ps, const int m)
+GN_INLINE void weight_grad_block(float *restrict dw, const float *restrict du, size_t us,
+                                 int nb, int nparts, size_t ps, const int m)
 {
     float g[9 * WB], sum[36 * WB]; /* alpha^2 <= 36 rows */
     if (nparts > 1) {
