@@ -616,7 +616,7 @@ WINO_PER_M(4)
 static void weight_tiles(float *restrict U, const float *restrict w, const conv2d_shape *s,
                          const wino_plan *p, int threads)
 {
-    size_t KC = (size_t)s->K * s->C;
+    size_t KC = (size_t)s->K * s->C, us = pos_stride(s->K, s->C);
     int nblk = (int)((KC + WB - 1) / WB), stream = p->u * sizeof(float) >= WINO_STREAM_MIN_BYTES;
     (void)threads; /* read only by the OpenMP pragma */
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -626,9 +626,9 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
             size_t i0 = (size_t)bi * WB;
             int nb = (int)GN_MIN((size_t)WB, KC - i0);
             if (p->m == 2)
-                weight_block_2(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb, stream);
+                weight_block_2(U + i0, us, w + i0 * 9, nb, stream);
             else
-                weight_block_4(U + i0, pos_stride(s->K, s->C), w + i0 * 9, nb, stream);
+                weight_block_4(U + i0, us, w + i0 * 9, nb, stream);
         }
         if (stream) stream_fence(); /* before the barrier that ends the region */
     }
@@ -638,7 +638,7 @@ static void weight_tiles(float *restrict U, const float *restrict w, const conv2
 static void weight_grad(float *restrict dw, const float *restrict dU, int nparts,
                         const conv2d_shape *s, const wino_plan *p, int threads)
 {
-    size_t KC = (size_t)s->K * s->C;
+    size_t KC = (size_t)s->K * s->C, us = pos_stride(s->K, s->C);
     int nblk = (int)((KC + WB - 1) / WB);
     (void)threads; /* read only by the OpenMP pragma */
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -646,9 +646,9 @@ static void weight_grad(float *restrict dw, const float *restrict dU, int nparts
         size_t i0 = (size_t)bi * WB;
         int nb = (int)GN_MIN((size_t)WB, KC - i0);
         if (p->m == 2)
-            weight_grad_block_2(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb, nparts, p->u);
+            weight_grad_block_2(dw + i0 * 9, dU + i0, us, nb, nparts, p->u);
         else
-            weight_grad_block_4(dw + i0 * 9, dU + i0, pos_stride(s->K, s->C), nb, nparts, p->u);
+            weight_grad_block_4(dw + i0 * 9, dU + i0, us, nb, nparts, p->u);
     }
 }
 
