@@ -114,7 +114,8 @@ check "[ $rc -ne 0 ] && grep -q 'nonexistent' $tmp/f.log && grep -q 'stopping ev
     --set train.mpi_timeout=3 "${T[@]}" >"$tmp/hang.log" 2>&1 &
 mp=$!
 for _ in $(seq 1 100); do
-    [ "$(grep -c '^[0-9]' "$tmp/hang/metrics.csv" 2>/dev/null || echo 0)" -ge 3 ] && break
+    n=$(grep -c '^[0-9]' "$tmp/hang/metrics.csv" 2>/dev/null)
+    [ "${n:-0}" -ge 3 ] && break
     sleep 0.1
 done
 kids=$(pgrep -P $mp)

@@ -8,44 +8,57 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/small_run.sh"
 
-small_run "$tmp" 28 7 4 1 || { echo "synth failed"; exit 1; }
+# 300 iterations (about a second here): long enough that the signals below land mid-run on a
+# much faster machine too; each is sent once the run has logged a given number of rows, not after
+# a fixed delay.
+small_run "$tmp" 300 7 4 1 || { echo "synth failed"; exit 1; }
 T=(--threads 2)
+rows_in() { local n; n=$(grep -c '^[0-9]' "$1/metrics.csv" 2>/dev/null); echo "${n:-0}"; }
+# wait_rows DIR N PID: until DIR/metrics.csv has N rows or PID has exited
+wait_rows() {
+    for _ in $(seq 1 2000); do
+        [ "$(rows_in "$1")" -ge "$2" ] && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
 "$G" train "$tmp/t.cfg" --out "$tmp/a" "${T[@]}" >"$tmp/a.log" 2>&1
 check "[ -f $tmp/a/last.safetensors ]" "uninterrupted run finished"
 check "grep -q '^final:.*top1=' $tmp/a.log" "final line with top1"
 check "[ -f $tmp/a/curves.svg ] && head -c 4 $tmp/a/curves.svg | grep -q '<svg'" "curves.svg written"
 n=$(ls "$tmp"/a/ckpt-*.safetensors 2>/dev/null | wc -l)
 check "[ $n -eq 2 ]" "numbered checkpoints pruned to keep=2 (found $n)"
+rows_a=$(rows_in "$tmp/a")
 
 # SIGTERM once a few iterations are logged, then resume.
 "$G" train "$tmp/t.cfg" --out "$tmp/b" "${T[@]}" >"$tmp/b.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do
-    [ "$(grep -c '^[0-9]' "$tmp/b/metrics.csv" 2>/dev/null || echo 0)" -ge 6 ] && break
-    sleep 0.05
-done
+wait_rows "$tmp/b" 6 $pid
 kill -TERM $pid
 wait $pid
 rc=$?
 check "[ $rc -eq 0 ]" "SIGTERM exits 0 (rc=$rc)"
-check "grep -q 'stopped' $tmp/b.log" "SIGTERM run says it stopped"
+check "grep -q 'stopped at iteration' $tmp/b.log && grep -q '^final:.*(stopped)' $tmp/b.log" \
+    "SIGTERM run says it stopped (after $(rows_in "$tmp/b") of $rows_a rows)"
 "$G" train "$tmp/t.cfg" --out "$tmp/b" --resume auto "${T[@]}" >"$tmp/b2.log" 2>&1
 check "grep -q 'resumed from' $tmp/b2.log" "resumed after SIGTERM"
 check "cmp -s $tmp/a/last.safetensors $tmp/b/last.safetensors" "SIGTERM + resume is bit-identical"
 
-# kill -9 at several moments (sometimes mid-checkpoint), resuming after each.
-for delay in 0.3 0.6 0.9; do
+# kill -9 at several points of the run (sometimes mid-checkpoint), resuming after each.
+for at in 20 120 220; do
     "$G" train "$tmp/t.cfg" --out "$tmp/c" --resume auto "${T[@]}" >>"$tmp/c.log" 2>&1 &
     pid=$!
-    sleep $delay
+    wait_rows "$tmp/c" $at $pid
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
 done
+n=$(grep -c '^final:' "$tmp/c.log")
+check "[ $n -eq 0 ]" "every kill -9 landed before the end of the run ($n runs finished)"
 "$G" train "$tmp/t.cfg" --out "$tmp/c" --resume auto "${T[@]}" >>"$tmp/c.log" 2>&1
 check "cmp -s $tmp/a/last.safetensors $tmp/c/last.safetensors" "kill -9 + resume is bit-identical"
 check "! ls $tmp/c/*.tmp.* >/dev/null 2>&1" "no temporary checkpoint files left behind"
-rows=$(grep -c '^[0-9]' "$tmp/c/metrics.csv")
-rows_a=$(grep -c '^[0-9]' "$tmp/a/metrics.csv")
+rows=$(rows_in "$tmp/c")
 check "[ $rows -eq $rows_a ]" "metrics.csv has no duplicated rows after resumes ($rows vs $rows_a)"
 
 # Another network: refused with the reason.
