@@ -407,6 +407,13 @@ static void lanes_at(wino_lanes *L, size_t col0, size_t T, size_t plane_stride,
     }
 }
 
+/* [*lo, *hi): the rows (or columns) i < a of a patch starting at h0 that lie in 0 .. H-1 */
+static inline void patch_inside(int *lo, int *hi, int h0, int a, int H)
+{
+    *lo = h0 < 0 ? -h0 : 0;
+    *hi = H - h0 < a ? H - h0 : a;
+}
+
 /* x planes (H,W) at base + plane[l] -> o rows q*os, q < a^2: B^T d B of the lanes' patches */
 GN_INLINE void input_block(float *restrict o, size_t os, const float *restrict base,
                            const conv2d_shape *s, const wino_lanes *L, const int m)
@@ -424,13 +431,14 @@ GN_INLINE void input_block(float *restrict o, size_t os, const float *restrict b
             const float *src = plane + (size_t)h0 * W + w0;
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++) d[(i * a + j) * WB + l] = src[(size_t)i * W + j];
-        } else {
-            for (int i = 0; i < a; i++)
-                for (int j = 0; j < a; j++) {
-                    int h = h0 + i, w = w0 + j;
-                    d[(i * a + j) * WB + l] =
-                        h >= 0 && h < H && w >= 0 && w < W ? plane[(size_t)h * W + w] : 0.0f;
-                }
+        } else { /* zeros, then the rectangle of the patch inside the map */
+            int ilo, ihi, jlo, jhi;
+            patch_inside(&ilo, &ihi, h0, a, H);
+            patch_inside(&jlo, &jhi, w0, a, W);
+            for (int q = 0; q < a * a; q++) d[q * WB + l] = 0.0f;
+            for (int i = ilo; i < ihi; i++)
+                for (int j = jlo; j < jhi; j++)
+                    d[(i * a + j) * WB + l] = plane[(size_t)(h0 + i) * W + w0 + j];
         }
     }
     if (m == 2)
@@ -458,14 +466,12 @@ GN_INLINE void input_grad_block(float *restrict base, const float *restrict v, s
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++) dst[(size_t)i * W + j] += d[(i * a + j) * WB + l];
         } else {
-            for (int i = 0; i < a; i++) {
-                int h = h0 + i;
-                if (h < 0 || h >= H) continue;
-                for (int j = 0; j < a; j++) {
-                    int w = w0 + j;
-                    if (w >= 0 && w < W) plane[(size_t)h * W + w] += d[(i * a + j) * WB + l];
-                }
-            }
+            int ilo, ihi, jlo, jhi;
+            patch_inside(&ilo, &ihi, h0, a, H);
+            patch_inside(&jlo, &jhi, w0, a, W);
+            for (int i = ilo; i < ihi; i++)
+                for (int j = jlo; j < jhi; j++)
+                    plane[(size_t)(h0 + i) * W + w0 + j] += d[(i * a + j) * WB + l];
         }
     }
 }
@@ -512,10 +518,10 @@ GN_INLINE void output_grad_block(float *restrict o, size_t os, const float *rest
             for (int r = 0; r < m; r++)
                 for (int q = 0; q < m; q++) yt[(r * m + q) * WB + l] = src[(size_t)r * Q + q];
         } else {
-            for (int r = 0; r < m; r++)
-                for (int q = 0; q < m; q++)
-                    yt[(r * m + q) * WB + l] =
-                        h0 + r < P && w0 + q < Q ? src[(size_t)r * Q + q] : 0.0f;
+            int hn = GN_MIN(m, P - h0), wn = GN_MIN(m, Q - w0);
+            for (int q = 0; q < m * m; q++) yt[q * WB + l] = 0.0f;
+            for (int r = 0; r < hn; r++)
+                for (int q = 0; q < wn; q++) yt[(r * m + q) * WB + l] = src[(size_t)r * Q + q];
         }
     }
     if (m == 2)
