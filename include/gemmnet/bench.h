@@ -26,7 +26,8 @@ double gn_bench_peak_rss(void);
 double gn_bench_mem_available(void);
 /* The CPU's model name from /proc/cpuinfo ("unknown" if none) into buf. */
 void gn_bench_cpu_model(char *buf, size_t n);
-/* Online processors. */
+/* The CPUs this process may run on: its affinity mask (taskset, cgroups), or OpenMP's places
+ * when OpenMP binds threads; the online processors if neither can be read. */
 int gn_bench_cores(void);
 
 /* Seconds spent in one layer during one step. */

@@ -32,13 +32,14 @@ static const char *bench_help =
     "Measures full training steps (forward, backward, SGD update with momentum and weight\n"
     "decay, folded into backward as in gemmnet train) and forward-only inference on random\n"
     "in-memory input, for every batch size in LIST (default 1,2,4,8,16,32,64,128) and every\n"
-    "thread count in LIST (default: all cores; 0 also means all cores). Each point runs in a\n"
-    "fresh process, so its peak resident memory is its own. Reported per point: median, p10\n"
-    "and p90 step time after --warmup steps (default 1) over --iters steps (default 5),\n"
-    "training and inference images/s, achieved GFLOP/s from the network's FLOP count, that as\n"
-    "a percentage of the sgemm rate (a 2048^3 cblas_sgemm (median of 5) measured at the start\n"
-    "of the run at the same thread count), peak resident memory, and the memory the engine\n"
-    "plans for its buffers.\n\n"
+    "thread count in LIST (default: all cores, that is the CPUs this process may run on; 0\n"
+    "also means all cores). Each point runs in a fresh process, so its peak resident memory is\n"
+    "its own; it may use all those CPUs (also under OMP_PROC_BIND), and warns when a point has\n"
+    "more threads than CPUs. Reported per point: median, p10 and p90 step time after --warmup\n"
+    "steps (default 1) over --iters steps (default 5), training and inference images/s,\n"
+    "achieved GFLOP/s from the network's FLOP count, that as a percentage of the sgemm rate\n"
+    "(a 2048^3 cblas_sgemm (median of 5) measured at the start of the run at the same thread\n"
+    "count), peak resident memory, and the memory the engine plans for its buffers.\n\n"
     "  --max-mem SIZE  batch sizes whose planned buffers exceed SIZE (512M, 2G, ...; binary\n"
     "                  units) are reported as not fitting and not run; default: MemAvailable\n"
     "  --sgemm-size N  the sgemm reference's matrix size (default 2048)\n"
@@ -262,6 +263,12 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     int rc = 1, b = o->point_b;
     sgd_hyper h;
     gn_set_threads(o->point_t);
+    cpu_set_t cpus;
+    int ncpu = gn_process_cpus(&cpus);
+    if (ncpu > 0 && ncpu < o->point_t)
+        fprintf(stderr, "gemmnet bench: warning: batch %d runs %d threads on %d CPU%s (this "
+                "process's affinity mask): they take turns, and the point measures less than the "
+                "machine\n", b, o->point_t, ncpu, ncpu == 1 ? "" : "s");
     if (read_hyper(cfg, &h, &err)) goto done;
     int brc = gn_net_build_flags(&net, cfg, b, 1, GN_NET_RECOMPUTE, &err);
     if (brc == GN_ENOMEM) {
@@ -399,6 +406,10 @@ static int run_child(const bench_opts *o, point *p, int n_layers)
         fprintf(stderr, "gemmnet bench: pipe: %s\n", strerror(errno));
         return PT_FAILED;
     }
+    /* the child starts with the mask of the thread that forks it: with OpenMP binding threads
+     * that is one core, and the child's OpenMP would then put all its threads there */
+    cpu_set_t cpus;
+    int ncpu = gn_process_cpus(&cpus);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -412,6 +423,7 @@ static int run_child(const bench_opts *o, point *p, int n_layers)
         close(fd[0]);
         if (dup2(fd[1], STDOUT_FILENO) < 0) _exit(127);
         close(fd[1]);
+        if (ncpu > 0) sched_setaffinity(0, sizeof cpus, &cpus);
         execv("/proc/self/exe", (char *const *)args);
         fprintf(stderr, "gemmnet bench: cannot re-execute /proc/self/exe: %s\n", strerror(errno));
         _exit(127);
@@ -859,7 +871,7 @@ static int write_svg(const char *path, const bench_opts *o, const run_info *ri, 
             ri->in.w);
     fputs("<text x=\"90\" y=\"54\" class=\"sub\">", f);
     xml_text(f, ri->cpu);
-    fprintf(f, ", %d cores; ", ri->cores);
+    fprintf(f, ", %d core%s; ", ri->cores, ri->cores == 1 ? "" : "s");
     /* "OpenBLAS 0.3.21 (openmp)" out of the long configuration string */
     const char *blas = gn_blas_info(), *par = strrchr(blas, '(');
     const char *sp = strchr(blas, ' ');
@@ -1011,7 +1023,8 @@ int cmd_bench(int argc, char **argv)
            "image\n", o.c.config, ri.in.c, ri.in.h, ri.in.w,
            cli_si((double)ri.n_params, buf, sizeof buf), ri.flops / 1e9,
            (ri.flops + ri.flops_bwd) / 1e9);
-    printf("machine: %s, %d cores, %s, gemmnet %s (%s)\n", ri.cpu, ri.cores, gn_blas_info(),
+    printf("machine: %s, %d core%s, %s, gemmnet %s (%s)\n", ri.cpu, ri.cores,
+           ri.cores == 1 ? "" : "s", gn_blas_info(),
            GN_VERSION, GN_BUILD_TYPE);
     const char *blas_note = gn_blas_core_note();
     if (blas_note) printf("note: %s\n", blas_note);

@@ -161,6 +161,26 @@ int gn_get_threads(void)
 #endif
 }
 
+int gn_process_cpus(cpu_set_t *set)
+{
+    CPU_ZERO(set);
+#ifdef _OPENMP
+    if (omp_get_proc_bind() != omp_proc_bind_false) {
+        for (int p = 0, np = omp_get_num_places(); p < np; p++) {
+            int n = omp_get_place_num_procs(p), *ids = n > 0 ? malloc(sizeof(int) * n) : NULL;
+            if (!ids) continue;
+            omp_get_place_proc_ids(p, ids);
+            for (int i = 0; i < n; i++)
+                if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], set);
+            free(ids);
+        }
+        if (CPU_COUNT(set) > 0) return CPU_COUNT(set);
+    }
+#endif
+    if (sched_getaffinity(0, sizeof *set, set)) return 0;
+    return CPU_COUNT(set);
+}
+
 const char *gn_blas_core_note(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)

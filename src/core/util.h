@@ -2,6 +2,7 @@
 #ifndef GN_UTIL_H
 #define GN_UTIL_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,14 @@ void gn_parallel_slices(size_t n, size_t min_n, void (*fn)(void *arg, size_t a, 
                         void *arg);
 /* p[0..n) = 0, a large buffer by all OpenMP threads (a slice each). */
 void gn_zero_floats(float *p, size_t n);
+
+/* The CPUs this process may run on, in *set; returns how many (0 on failure). With OpenMP
+ * binding threads (OMP_PROC_BIND, or OMP_PLACES), libgomp binds the main thread to one place,
+ * and every thread or process the main thread starts inherits that place alone: then this is
+ * the union of OpenMP's places (the CPUs the process started with), else the calling thread's
+ * own affinity mask. Threads that are not OpenMP's (the data loader's decoders) and the
+ * processes `gemmnet bench` starts take this set, so they do not all crowd one core. */
+int gn_process_cpus(cpu_set_t *set);
 
 char *gn_strdup(const char *s);
 /* Seconds from a monotonic clock. */

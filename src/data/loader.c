@@ -282,14 +282,24 @@ static int start_workers(gn_loader *l, gn_err *err)
     l->base_epoch = l->epoch;
     l->base_b = l->bidx;
     l->next_seq = l->consume_seq = 0;
+    /* the decoders may run on every CPU of the process, not only the main thread's (which
+     * is one core when OpenMP binds threads) */
+    pthread_attr_t attr;
+    cpu_set_t cpus;
+    if (pthread_attr_init(&attr))
+        return gn_err_set(err, GN_ENOMEM, "cannot start data worker threads");
+    if (gn_process_cpus(&cpus) > 0) pthread_attr_setaffinity_np(&attr, sizeof cpus, &cpus);
+    int rc = GN_OK;
     for (int i = 0; i < l->n_workers; i++) {
-        if (pthread_create(&l->w[i].thread, NULL, worker_main, &l->w[i]) != 0) {
+        if (pthread_create(&l->w[i].thread, &attr, worker_main, &l->w[i]) != 0) {
             stop_workers(l);
-            return gn_err_set(err, GN_ENOMEM, "cannot start data worker threads");
+            rc = gn_err_set(err, GN_ENOMEM, "cannot start data worker threads");
+            break;
         }
         l->running = i + 1;
     }
-    return GN_OK;
+    pthread_attr_destroy(&attr);
+    return rc;
 }
 
 static int worker_init(gn_loader *l, worker *wk)
@@ -324,8 +334,11 @@ int gn_loader_has_split(const gn_data_opts *o, int split)
 static int default_workers(void)
 {
     /* measured on 2 cores (docs/data.md): one worker keeps ahead of training steps while leaving
-     * the other core to the compute threads; larger machines get a few more */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+     * the other core to the compute threads; larger machines get a few more. Cores: those this
+     * process may run on (an MPI rank bound to 4 cores of 64 counts 4) */
+    cpu_set_t cpus;
+    long cores = gn_process_cpus(&cpus);
+    if (cores <= 0) cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores <= 2) return 1;
     return (int)GN_MIN(cores / 2, 8);
 }

@@ -119,8 +119,11 @@ void gn_bench_cpu_model(char *buf, size_t n)
 
 int gn_bench_cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    cpu_set_t cpus;
+    int n = gn_process_cpus(&cpus);
+    if (n > 0) return n;
+    long on = sysconf(_SC_NPROCESSORS_ONLN);
+    return on > 0 ? (int)on : 1;
 }
 
 /* The backward hook that times layer i: the seconds and kernel parts since the previous layer
