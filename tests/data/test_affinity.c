@@ -15,6 +15,7 @@
 #include <omp.h>
 #endif
 
+#ifdef _OPENMP
 /* CPUs in the "Cpus_allowed_list" of /proc/self/task/TID/status ("0-3,6" -> 5) */
 static int task_cpus(const char *tid)
 {
@@ -50,6 +51,7 @@ static int threads_on(int cpus)
     closedir(d);
     return k;
 }
+#endif
 
 int main(void)
 {
