@@ -49,10 +49,12 @@ static int bench_gemm(int threads)
 {
     gn_set_threads(threads);
     /* K, columns (images x P*Q of a chunk), C*R*S: ResNet-18's 4x4 and 2x2 stages at batch 2 to
-     * 128 (112 px batch 8: 512 x 128 x 4608) */
+     * 128 (112 px batch 8: 512 x 128 x 4608); last, one of the 16 GEMMs per pass that F(2x2)
+     * would run there (512 x 32 tiles x 512 channels) */
     static const int shapes[][3] = {{512, 32, 4608},  {512, 128, 4608}, {512, 128, 2304},
                                     {256, 128, 2304}, {512, 256, 4608}, {512, 400, 2304},
-                                    {512, 400, 4608}, {512, 408, 4608}, {256, 816, 2304}};
+                                    {512, 400, 4608}, {512, 408, 4608}, {256, 816, 2304},
+                                    {512, 32, 512}};
     printf("%d threads: GFLOP/s, median of 7 (forward y = w col, data col = w^T dy)\n", threads);
     printf("%-22s %10s %10s %10s %10s\n", "K x cols x CRS", "fwd", "fwd^T", "data", "data^T");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
