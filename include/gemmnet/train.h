@@ -131,7 +131,7 @@ typedef struct gn_train_result {
     gn_eval_result val;
     double img_per_s;    /* training images per second over this run */
     double seconds;
-    int64_t bad_files;
+    int64_t bad_files;   /* unreadable images skipped, training and validation (this rank) */
     char last_path[4096];
     char best_path[4096];
 } gn_train_result;

@@ -830,6 +830,10 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     gn_loader_stats st;
     gn_loader_get_stats(t->train, &st);
     res->bad_files = st.failed_files;
+    if (t->val) { /* its warnings are printed too: the count names them all */
+        gn_loader_get_stats(t->val, &st);
+        res->bad_files += st.failed_files;
+    }
 done:
     free_trainer(t);
     return rc;

@@ -62,6 +62,18 @@ check "[ $rc -ne 0 ] && grep -q 'MiB available (GEMMNET_MAX_MEM)' $tmp/mem2.log"
 GEMMNET_MAX_MEM=1G "$G" train "$tmp/t.cfg" --out "$tmp/m3" "${T[@]}" >"$tmp/mem3.log" 2>&1
 check "[ $? -eq 0 ]" "a small net fits under GEMMNET_MAX_MEM=1G"
 
+# ---- unreadable images: skipped with a warning each, counted over both splits at the end
+cp -r "$tmp/d" "$tmp/dbad"
+printf 'not a jpeg' >"$(ls "$tmp"/dbad/train/*/*.JPEG | head -n 1)"
+printf 'not a jpeg' >"$(ls "$tmp"/dbad/val/*/*.JPEG | head -n 1)"
+"$G" train "$tmp/t.cfg" --out "$tmp/bi" --set data.train="$tmp/dbad/train" \
+    --set data.val="$tmp/dbad/val" --set data.max_bad_fraction=0.5 --set net.max_batches=18 \
+    "${T[@]}" >"$tmp/bi.log" 2>&1
+rc=$?
+nw=$(grep -c '^warning: skipped' "$tmp/bi.log")
+check "[ $rc -eq 0 ] && [ $nw -eq 2 ] && grep -q '^skipped 2 unreadable files' $tmp/bi.log" \
+    "a bad training and a bad validation image: 2 warnings, 2 counted (rc=$rc, $nw warnings)"
+
 # ---- config and data errors as the user sees them (docs/errors.md)
 err_case() { # description, expected message (grep -E), train arguments...
     local what=$1 want=$2
