@@ -27,7 +27,7 @@ double gn_bench_mem_available(void);
 /* The CPU's model name from /proc/cpuinfo ("unknown" if none) into buf. */
 void gn_bench_cpu_model(char *buf, size_t n);
 /* The CPUs this process may run on: its affinity mask (taskset, cgroups), or OpenMP's places
- * when OpenMP binds threads; the online processors if neither can be read. */
+ * when OpenMP binds threads (gn_process_cpus). */
 int gn_bench_cores(void);
 
 /* Seconds spent in one layer during one step. */

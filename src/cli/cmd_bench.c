@@ -265,7 +265,7 @@ static int child_point(const bench_opts *o, gn_cfg *cfg, FILE *out)
     gn_set_threads(o->point_t);
     cpu_set_t cpus;
     int ncpu = gn_process_cpus(&cpus);
-    if (ncpu > 0 && ncpu < o->point_t)
+    if (ncpu < o->point_t)
         fprintf(stderr, "gemmnet bench: warning: batch %d runs %d threads on %d CPU%s (this "
                 "process's affinity mask): they take turns, and the point measures less than the "
                 "machine\n", b, o->point_t, ncpu, ncpu == 1 ? "" : "s");
@@ -409,7 +409,7 @@ static int run_child(const bench_opts *o, point *p, int n_layers)
     /* the child starts with the mask of the thread that forks it: with OpenMP binding threads
      * that is one core, and the child's OpenMP would then put all its threads there */
     cpu_set_t cpus;
-    int ncpu = gn_process_cpus(&cpus);
+    gn_process_cpus(&cpus);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -423,7 +423,7 @@ static int run_child(const bench_opts *o, point *p, int n_layers)
         close(fd[0]);
         if (dup2(fd[1], STDOUT_FILENO) < 0) _exit(127);
         close(fd[1]);
-        if (ncpu > 0) sched_setaffinity(0, sizeof cpus, &cpus);
+        sched_setaffinity(0, sizeof cpus, &cpus);
         execv("/proc/self/exe", (char *const *)args);
         fprintf(stderr, "gemmnet bench: cannot re-execute /proc/self/exe: %s\n", strerror(errno));
         _exit(127);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -177,7 +178,11 @@ int gn_process_cpus(cpu_set_t *set)
         if (CPU_COUNT(set) > 0) return CPU_COUNT(set);
     }
 #endif
-    if (sched_getaffinity(0, sizeof *set, set)) return 0;
+    if (sched_getaffinity(0, sizeof *set, set) == 0 && CPU_COUNT(set) > 0) return CPU_COUNT(set);
+    CPU_ZERO(set); /* no mask to read: every online processor */
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    for (long i = 0; i < n && i < CPU_SETSIZE; i++) CPU_SET((int)i, set);
     return CPU_COUNT(set);
 }
 

@@ -35,7 +35,8 @@ void gn_parallel_slices(size_t n, size_t min_n, void (*fn)(void *arg, size_t a, 
 /* p[0..n) = 0, a large buffer by all OpenMP threads (a slice each). */
 void gn_zero_floats(float *p, size_t n);
 
-/* The CPUs this process may run on, in *set; returns how many (0 on failure). With OpenMP
+/* The CPUs this process may run on, in *set; returns how many (at least 1: every online
+ * processor when the affinity mask cannot be read). With OpenMP
  * binding threads (OMP_PROC_BIND, or OMP_PLACES), libgomp binds the main thread to one place,
  * and every thread or process the main thread starts inherits that place alone: then this is
  * the union of OpenMP's places (the CPUs the process started with), else the calling thread's

@@ -288,7 +288,8 @@ static int start_workers(gn_loader *l, gn_err *err)
     cpu_set_t cpus;
     if (pthread_attr_init(&attr))
         return gn_err_set(err, GN_ENOMEM, "cannot start data worker threads");
-    if (gn_process_cpus(&cpus) > 0) pthread_attr_setaffinity_np(&attr, sizeof cpus, &cpus);
+    gn_process_cpus(&cpus);
+    pthread_attr_setaffinity_np(&attr, sizeof cpus, &cpus);
     int rc = GN_OK;
     for (int i = 0; i < l->n_workers; i++) {
         if (pthread_create(&l->w[i].thread, &attr, worker_main, &l->w[i]) != 0) {
@@ -337,8 +338,7 @@ static int default_workers(void)
      * the other core to the compute threads; larger machines get a few more. Cores: those this
      * process may run on (an MPI rank bound to 4 cores of 64 counts 4) */
     cpu_set_t cpus;
-    long cores = gn_process_cpus(&cpus);
-    if (cores <= 0) cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int cores = gn_process_cpus(&cpus);
     if (cores <= 2) return 1;
     return (int)GN_MIN(cores / 2, 8);
 }

@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <unistd.h>
 
 double gn_net_planned_bytes(const gn_net *net, int with_momentum)
 {
@@ -120,10 +119,7 @@ void gn_bench_cpu_model(char *buf, size_t n)
 int gn_bench_cores(void)
 {
     cpu_set_t cpus;
-    int n = gn_process_cpus(&cpus);
-    if (n > 0) return n;
-    long on = sysconf(_SC_NPROCESSORS_ONLN);
-    return on > 0 ? (int)on : 1;
+    return gn_process_cpus(&cpus);
 }
 
 /* The backward hook that times layer i: the seconds and kernel parts since the previous layer
