@@ -78,7 +78,7 @@ for k in $(seq 1 "$kills"); do
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     rc=$?
-    it=$(grep -c '^[0-9]' "$tmp/b/metrics.csv" 2>/dev/null); it=${it:-0}
+    it=$(rows_in "$tmp/b")
     tmps=$(ls "$tmp"/b/*.tmp.* 2>/dev/null | wc -l)
     mid_write=$((mid_write + (tmps > 0)))
     echo "kill $k after ${delay_ms} ms: rc=$rc, started at iteration ${done_it:-0}, metrics rows=$it, partial checkpoint files left: $tmps"

@@ -2,12 +2,14 @@
 # small data set + config that train in about a second.
 #
 #   check CONDITION DESCRIPTION   evaluates CONDITION; prints ok/FAIL; sets fail=1 on failure
+#   rows_in DIR                   rows (iterations and evaluations) in DIR/metrics.csv; 0 if none
 #   small_run DIR MAX_BATCHES EVAL_EVERY CKPT_EVERY DROPOUT
 #       writes DIR/d (3 classes of the built-in data set) and DIR/t.cfg: a strided conv with
 #       batch norm, [dropout] (when DROPOUT=1), global average pooling, a 3-way classifier;
 #       batch 8 in 2 subdivisions, 24x24 input, a steps schedule.
 fail=0
 check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+rows_in() { local n; n=$(grep -c '^[0-9]' "$1/metrics.csv" 2>/dev/null); echo "${n:-0}"; }
 
 small_run() {
     local dir=$1 max=$2 eval_every=$3 ckpt_every=$4 dropout=$5

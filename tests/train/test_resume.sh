@@ -13,7 +13,6 @@ trap 'rm -rf "$tmp"' EXIT
 # a fixed delay.
 small_run "$tmp" 300 7 4 1 || { echo "synth failed"; exit 1; }
 T=(--threads 2)
-rows_in() { local n; n=$(grep -c '^[0-9]' "$1/metrics.csv" 2>/dev/null); echo "${n:-0}"; }
 # wait_rows DIR N PID: until DIR/metrics.csv has N rows or PID has exited
 wait_rows() {
     for _ in $(seq 1 2000); do
