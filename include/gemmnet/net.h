@@ -104,6 +104,11 @@ struct gn_layer {
     gn_shape out;
     int batch;                 /* planned (maximum) mini-batch */
     int winograd;              /* [net] winograd= (0, 2 or 4): default for [convolutional] */
+    /* Fine-tuning (docs/fine-tuning.md): a frozen layer runs no backward for its parameters,
+     * takes no optimizer step, and its batch norm stays in evaluation mode; lr_mult scales the
+     * learning rate of its parameters (1 by default). Set by the net from the config. */
+    int frozen;
+    float lr_mult;
 
     /* Wired by the net (or by a test, to run one layer alone). */
     const float *x[GN_MAX_INPUTS]; /* inputs, batch x in[i] */

@@ -163,16 +163,6 @@ static int train_main(int argc, char **argv)
     return 0;
 }
 
-/* Builds the net for cfg at batch and loads weights from path (strict). */
-static int load_net(gn_cfg *cfg, const char *path, int batch, gn_net **net, gn_ckpt **ck,
-                    gn_err *err)
-{
-    int rc = gn_net_build(net, cfg, batch, 1, err);
-    if (!rc) rc = gn_ckpt_open(ck, path, err);
-    if (!rc) rc = gn_ckpt_load_net(*ck, *net, NULL, GN_CKPT_STRICT, err);
-    return rc;
-}
-
 static const char *eval_help =
     "usage: gemmnet eval CONFIG --weights PATH [--set ...] [--threads N] [--batch N]\n"
     "                    [--confusion FILE.csv]\n\n"
@@ -219,7 +209,7 @@ int cmd_eval(int argc, char **argv)
     int rc = gn_train_opts_parse(&to, cfg, &err);
     if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
     gn_train_accept_darknet_keys(cfg);
-    if (!rc) rc = load_net(cfg, weights, batch, &net, &ck, &err);
+    if (!rc) rc = cli_load_net(cfg, weights, batch, &net, &ck, &err);
     if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);
     if (!rc && !gn_loader_has_split(&d, GN_SPLIT_VAL))
         rc = gn_err_set(&err, GN_ECONFIG, "no validation data: set [data] val= or --set data.val=DIR");
@@ -313,7 +303,7 @@ int cmd_predict(int argc, char **argv)
     int rc = gn_train_opts_parse(&to, cfg, &err), failed = 0;
     if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
     gn_train_accept_darknet_keys(cfg);
-    if (!rc) rc = load_net(cfg, weights, 1, &net, &ck, &err);
+    if (!rc) rc = cli_load_net(cfg, weights, 1, &net, &ck, &err);
     if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);
     if (rc) goto done;
     int k = net->n_classes;

@@ -1,4 +1,5 @@
 #include "cli/common.h"
+#include "gemmnet/checkpoint.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -104,4 +105,13 @@ const char *cli_si(double v, char *buf, int n)
     }
     snprintf(buf, (size_t)n, k ? "%.2f%s" : "%.0f%s", v, u[k]);
     return buf;
+}
+
+int cli_load_net(gn_cfg *cfg, const char *path, int batch, gn_net **net, struct gn_ckpt **ck,
+                 gn_err *err)
+{
+    int rc = gn_net_build(net, cfg, batch, 1, err);
+    if (!rc) rc = gn_ckpt_open(ck, path, err);
+    if (!rc) rc = gn_ckpt_load_net(*ck, *net, NULL, GN_CKPT_STRICT, err);
+    return rc;
 }

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"dream", cmd_dream, "deep dream: amplify what a layer sees in a photo"},
     {"saliency", cmd_saliency, "which pixels move a class score (|d score / d pixel|)"},
     {"ckpt-info", cmd_ckpt_info, "validate a checkpoint and print its tensors and metadata"},
+    {"export", cmd_export, "write a trained network as ONNX or darknet .weights"},
 };
 
 static void usage(FILE *f)

@@ -262,6 +262,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         l->sec = s;
         l->batch = batch;
         l->winograd = winograd;
+        l->lr_mult = 1.0f;
         l->ops = gn_layer_ops_find(s->name);
         if (!l->ops) {
             rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]", s->name);
