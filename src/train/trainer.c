@@ -1,7 +1,12 @@
 /* The training loop: mini-batches from the loader, forward/backward with gradient accumulation
- * over subdivisions, the SGD step (folded into backward when there is one mini-batch on one
- * rank: gn_sgd_fused), evaluation, metrics, and checkpoints that let a run resume exactly where
- * it stopped.
+ * over subdivisions, the optimizer's step (gemmnet/optim.h; folded into backward when there is
+ * one mini-batch on one rank), evaluation, metrics, and checkpoints that let a run resume
+ * exactly where it stopped.
+ *
+ * gn_train reads as its steps: setup (setup_ranks, the net, setup_data, setup_outputs,
+ * start_point), then per iteration: iteration() = forward_backward per mini-batch (fetch,
+ * forward, backward), reduce (data-parallel), the optimizer's update; then log_progress,
+ * maybe_evaluate, maybe_checkpoint; finish at the end.
  *
  * Exact resume: every random choice is a pure function of (seed, counters) - the data order
  * and augmentation of (seed, epoch, sample), dropout of (seed, step) - so a checkpoint needs
@@ -18,6 +23,7 @@
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
 #include "gemmnet/dist.h"
+#include "gemmnet/optim.h"
 #include "gemmnet/train.h"
 #include "core/util.h"
 
@@ -37,7 +43,7 @@ typedef struct trainer {
     gn_data_opts d;
     gn_net *net;
     gn_loader *train, *val;
-    float *momentum;
+    gn_optim *opt;
     int mini;            /* images per mini-batch (on this rank) */
     int global;          /* images per iteration over all ranks */
     int rank, nranks;
@@ -59,7 +65,24 @@ typedef struct trainer {
     char net_hash[32];
     FILE *metrics;
     char path_last[4096], path_best[4096], path_metrics[4096 + 16];
+    int resumed;         /* this run started from a checkpoint */
+    /* this run's progress, for the log lines and the result */
+    double t_start, t_train, t_log, t_progress; /* gn_now() values; t_train: seconds training */
+    int64_t images_run, images_log;             /* since the start, since the last log row */
+    double wait_log;                            /* loader wait seconds at the last log row */
+    int64_t epoch_prev;                         /* the loader's epoch after the last iteration */
+    gn_eval_result last_eval;
+    int64_t last_eval_iter;                     /* -1: none yet */
 } trainer;
+
+/* What one iteration leaves for the steps after it. */
+typedef struct iter_result {
+    float lr;            /* the learning rate it used */
+    double loss;         /* mean over its mini-batches (and ranks) */
+    int stop;            /* data-parallel: a stop was requested on some rank */
+    int ckpt_due;        /* data-parallel: rank 0's clock says a timed checkpoint is due */
+    double t0;           /* gn_now() when it began */
+} iter_result;
 
 static void logf_(const trainer *t, int kind, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -153,7 +176,7 @@ static int save_checkpoint(trainer *t, const char *path, gn_err *err)
         {"config", t->cfg_text},
         {"classes", classes},
     };
-    int rc = gn_ckpt_save(path, t->net, t->momentum, meta, (int)(sizeof meta / sizeof meta[0]), err);
+    int rc = gn_ckpt_save(path, t->net, t->opt->state[0], meta, (int)(sizeof meta / sizeof meta[0]), err);
     free(classes);
     return rc;
 }
@@ -350,7 +373,7 @@ static int resume(trainer *t, const char *path, gn_err *err)
                               "checkpoint's metadata" : "");
         goto done;
     }
-    if ((rc = gn_ckpt_load_net(c, t->net, t->momentum, GN_CKPT_STRICT, err))) goto done;
+    if ((rc = gn_ckpt_load_net(c, t->net, t->opt->state[0], GN_CKPT_STRICT, err))) goto done;
     t->iter = strtoll(it, NULL, 10);
     int64_t e = strtoll(ep, NULL, 10), b = strtoll(cur, NULL, 10);
     const char *best = gn_ckpt_meta(c, "best_metric"), *sm = gn_ckpt_meta(c, "smoothed_loss");
@@ -406,8 +429,8 @@ static void free_trainer(trainer *t)
     if (t->metrics) fclose(t->metrics);
     gn_loader_free(&t->train);
     gn_loader_free(&t->val);
+    gn_optim_free(&t->opt);
     gn_net_free(&t->net);
-    gn_free(t->momentum);
     free(t->cfg_text);
 }
 
@@ -444,12 +467,14 @@ static int sync_state(trainer *t, gn_err *err)
     return GN_OK;
 }
 
-/* Rank 0's weights, state and momentum to every rank. */
+/* Rank 0's weights, state and optimizer state to every rank. */
 static int bcast_model(trainer *t, gn_err *err)
 {
     if (t->nranks == 1) return GN_OK;
     int rc = gn_dist_bcast_f32(t->net->params, t->net->n_params, 0, "weights (MPI_Bcast)", err);
-    if (!rc) rc = gn_dist_bcast_f32(t->momentum, t->net->n_params, 0, "momentum (MPI_Bcast)", err);
+    for (int i = 0; !rc && i < t->opt->ops->n_state; i++)
+        rc = gn_dist_bcast_f32(t->opt->state[i], t->net->n_params, 0,
+                               "optimizer state (MPI_Bcast)", err);
     if (!rc && t->net->n_state)
         rc = gn_dist_bcast_f32(t->net->state, t->net->n_state, 0, "state (MPI_Bcast)", err);
     return rc;
@@ -521,88 +546,82 @@ static void format_eta(double s, char *buf, size_t n)
     else snprintf(buf, n, "%dm%02ds", m, sec);
 }
 
-int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_err *err)
+/* ---- setup ---- */
+
+/* The images per mini-batch on this rank and per iteration over all ranks. */
+static int setup_ranks(trainer *t, gn_err *err)
 {
-    trainer tr, *t = &tr;
-    memset(t, 0, sizeof *t);
-    memset(res, 0, sizeof *res);
-    t->cfg = cfg;
-    t->args = args;
-    t->best = -INFINITY;
-    int rc;
-    t->rank = gn_dist_rank();
-    t->nranks = gn_dist_size();
-    gn_set_threads(args->threads);
-    if ((rc = gn_train_opts_parse(&t->o, cfg, err))) goto done;
-    if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
-    gn_train_accept_darknet_keys(cfg);
     t->mini = t->o.batch / t->o.subdivisions;
     t->global = t->o.batch;
-    if (t->nranks > 1) {
-        if (t->o.batch_per_rank) {
-            t->global = t->o.batch * t->nranks;
-        } else if (t->o.batch % (t->nranks * t->o.subdivisions)) {
-            rc = gn_err_set(err, GN_ECONFIG, "%s: batch=%d is the global batch and must be "
-                            "divisible by ranks (%d) x subdivisions (%d); or set [train] "
-                            "batch_per_rank=1", cfg->path, t->o.batch, t->nranks,
-                            t->o.subdivisions);
-            goto done;
-        } else {
-            t->mini = t->o.batch / t->nranks / t->o.subdivisions;
-        }
-        t->bucket = (size_t)(t->o.bucket_mb * 1e6 / sizeof(float));
-        if (t->bucket < 1) t->bucket = 1;
-        if ((rc = gn_dist_set_timeout(t->o.mpi_timeout, err))) goto done;
+    if (t->nranks == 1) return GN_OK;
+    if (t->o.batch_per_rank) {
+        t->global = t->o.batch * t->nranks;
+    } else if (t->o.batch % (t->nranks * t->o.subdivisions)) {
+        return gn_err_set(err, GN_ECONFIG, "%s: batch=%d is the global batch and must be "
+                          "divisible by ranks (%d) x subdivisions (%d); or set [train] "
+                          "batch_per_rank=1", t->cfg->path, t->o.batch, t->nranks,
+                          t->o.subdivisions);
+    } else {
+        t->mini = t->o.batch / t->nranks / t->o.subdivisions;
     }
-    if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;
-    if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
-    if (!gn_loader_has_split(&t->d, GN_SPLIT_TRAIN)) {
-        rc = gn_err_set(err, GN_ECONFIG, "%s: no training data: set [data] train=DIR (a folder "
-                        "of class folders, a list file or a .csv), e.g. --set data.train=DIR",
-                        cfg->path);
-        goto done;
-    }
+    t->bucket = (size_t)(t->o.bucket_mb * 1e6 / sizeof(float));
+    if (t->bucket < 1) t->bucket = 1;
+    return gn_dist_set_timeout(t->o.mpi_timeout, err);
+}
+
+/* The training and validation loaders, each rank on its shard; the iterations to run. */
+static int setup_data(trainer *t, gn_err *err)
+{
+    int rc;
+    if (!gn_loader_has_split(&t->d, GN_SPLIT_TRAIN))
+        return gn_err_set(err, GN_ECONFIG, "%s: no training data: set [data] train=DIR (a "
+                          "folder of class folders, a list file or a .csv), e.g. --set "
+                          "data.train=DIR", t->cfg->path);
     if ((rc = gn_loader_create(&t->train, &t->d, GN_SPLIT_TRAIN, t->mini, t->o.seed, err)))
-        goto done;
+        return rc;
     if (gn_loader_has_split(&t->d, GN_SPLIT_VAL) &&
         (rc = gn_loader_create(&t->val, &t->d, GN_SPLIT_VAL, t->mini, t->o.seed, err)))
-        goto done;
+        return rc;
     t->has_val = t->val != NULL;
     if (t->nranks > 1) {
-        if (gn_loader_set_shard(t->train, t->rank, t->nranks)) {
-            rc = gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer "
-                            "than one global batch of %d", gn_loader_size(t->train), t->global);
-            goto done;
-        }
+        if (gn_loader_set_shard(t->train, t->rank, t->nranks))
+            return gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, "
+                              "fewer than one global batch of %d", gn_loader_size(t->train),
+                              t->global);
         /* too small a validation set for every rank to get a share: rank 0 evaluates it all */
         if (t->val) {
             t->val_sharded = gn_loader_set_shard(t->val, t->rank, t->nranks) == GN_OK;
             if (!t->val_sharded && t->rank) gn_loader_free(&t->val);
         }
     }
-    if ((rc = check_outputs(t, err))) goto done;
+    if ((rc = check_outputs(t, err))) return rc;
     t->iters_per_epoch = gn_loader_size(t->train) / t->global;
-    if (t->iters_per_epoch < 1) {
-        rc = gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer than "
-                        "one batch of %d", gn_loader_size(t->train), t->global);
-        goto done;
-    }
+    if (t->iters_per_epoch < 1)
+        return gn_err_set(err, GN_ECONFIG, "the training data has %" PRId64 " images, fewer "
+                          "than one batch of %d", gn_loader_size(t->train), t->global);
     if (!t->o.max_batches) t->o.max_batches = (int64_t)t->o.epochs * t->iters_per_epoch;
     t->o.sched.max_batches = t->o.max_batches;
-    t->cfg_text = gn_cfg_dump(cfg);
-    t->momentum = gn_alloc(t->net->n_params, sizeof(float));
-    if (!t->cfg_text || !t->momentum) {
-        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-        goto done;
-    }
-    snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(cfg));
+    return GN_OK;
+}
+
+/* The optimizer, the output directory and its paths, and the opening log lines. */
+static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
+{
+    int rc;
+    gn_optim_opts oo = {.kind = GN_OPTIM_SGD, .decay = (float)t->o.decay,
+                        .momentum = (float)t->o.momentum, .nesterov = t->o.nesterov};
+    if ((rc = gn_optim_create(&t->opt, t->net, &oo, err))) return rc;
+    t->cfg_text = gn_cfg_dump(t->cfg);
+    if (!t->cfg_text) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(t->cfg));
+    const char *out_dir = t->args->out_dir;
     if (t->rank == 0) {
-        if ((rc = mkdir_p(args->out_dir, err))) goto done;
+        if ((rc = mkdir_p(out_dir, err))) return rc;
         remove_stale_temps(t);
     }
-    join(t->path_last, sizeof t->path_last, args->out_dir, "last.safetensors");
-    join(t->path_best, sizeof t->path_best, args->out_dir, "best.safetensors");
-    join(t->path_metrics, sizeof t->path_metrics, args->out_dir, "metrics.csv");
+    join(t->path_last, sizeof t->path_last, out_dir, "last.safetensors");
+    join(t->path_best, sizeof t->path_best, out_dir, "best.safetensors");
+    join(t->path_metrics, sizeof t->path_metrics, out_dir, "metrics.csv");
     memcpy(res->last_path, t->path_last, sizeof res->last_path);
     memcpy(res->best_path, t->path_best, sizeof res->best_path);
 
@@ -620,194 +639,239 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
           t->val ? "" : " (no validation split)", gn_loader_classes(t->train), t->o.max_batches,
           t->iters_per_epoch);
     if (t->val) logf_(t, GN_LOG_INFO, "validation: %" PRId64 " images", gn_loader_size(t->val));
+    return GN_OK;
+}
 
-    int resumed = 0;
-    const char *rpath = args->resume;
+/* Where the run starts: a checkpoint (--resume), given weights (--weights) or the
+ * initialization; then the same model on every rank, metrics.csv, and the clocks. */
+static int start_point(trainer *t, gn_train_result *res, gn_err *err)
+{
+    int rc;
+    const char *rpath = t->args->resume;
     if (rpath && !strcmp(rpath, "auto")) {
         /* rank 0 decides: other nodes may not see its output directory */
         long long found = access(t->path_last, F_OK) == 0;
-        if ((rc = gn_dist_bcast_i64(&found, 1, 0, "--resume auto (MPI_Bcast)", err))) goto done;
+        if ((rc = gn_dist_bcast_i64(&found, 1, 0, "--resume auto (MPI_Bcast)", err))) return rc;
         rpath = found ? t->path_last : NULL;
         if (!rpath) logf_(t, GN_LOG_INFO, "--resume auto: no %s yet, starting fresh", t->path_last);
     }
     if (rpath) {
-        if ((rc = resume(t, rpath, err))) goto done;
-        resumed = 1;
-    } else if (args->weights) {
-        if ((rc = load_weights(t, err))) goto done;
+        if ((rc = resume(t, rpath, err))) return rc;
+        t->resumed = 1;
+    } else if (t->args->weights) {
+        if ((rc = load_weights(t, err))) return rc;
     }
     /* the same starting point on every rank (after a resume: rank 0's copy, byte for byte) */
-    if ((rc = bcast_model(t, err))) goto done;
-    if (t->rank == 0 && (rc = open_metrics(t, resumed, err))) goto done;
+    if ((rc = bcast_model(t, err))) return rc;
+    if (t->rank == 0 && (rc = open_metrics(t, t->resumed, err))) return rc;
     res->start_iter = t->iter;
     t->last_save = gn_now();
 
-    double t_start = gn_now(), t_train = 0, t_log = gn_now(), t_progress = 0;
+    t->t_start = gn_now();
+    t->t_log = gn_now();
     gn_loader_stats st0;
     gn_loader_get_stats(t->train, &st0);
-    int64_t images_run = 0, images_log = 0;
-    double wait_log = st0.wait_s;
-    int64_t epoch_prev, dummy;
-    gn_loader_position(t->train, &epoch_prev, &dummy);
-    gn_eval_result last_eval;
-    memset(&last_eval, 0, sizeof last_eval);
-    int64_t last_eval_iter = -1;
+    t->wait_log = st0.wait_s;
+    int64_t dummy;
+    gn_loader_position(t->train, &t->epoch_prev, &dummy);
+    t->last_eval_iter = -1;
+    return GN_OK;
+}
 
-    while (t->iter < t->o.max_batches) {
-        double t0 = gn_now();
-        float lr = (float)gn_schedule_lr(&t->o.sched, t->iter);
-        /* One mini-batch on one rank: the SGD step runs inside backward, each layer's as soon
-         * as its gradients are final, zeroing them as it goes (gn_sgd_fused); else after the
-         * last backward (and the allreduce). */
-        int fold = t->nranks == 1 && t->o.subdivisions == 1;
-        gn_sgd_fused sgd;
-        if (!t->grads_zero) gn_net_zero_grads(t->net);
-        t->grads_zero = 0;
-        double loss = 0;
-        int nonfinite = 0;
-        for (int s = 0; s < t->o.subdivisions; s++) {
-            int n = 0;
-            rc = gn_loader_next(t->train, t->net->input, t->classify ? t->net->labels : NULL,
-                                t->classify ? NULL : t->net->targets, &n, err);
-            drain_failures(t, t->train);
-            if (rc) goto done;
-            GN_ASSERT(n == t->mini);
-            gn_ctx ctx = gn_net_ctx(t->net, 1);
-            ctx.loss_scale = 1.0f / (float)t->global;
-            /* ranks draw different dropout masks for their different images */
-            ctx.seed = t->o.seed + (uint64_t)t->rank * 0x9E3779B97F4A7C15ull;
-            ctx.step = (uint64_t)(t->iter * t->o.subdivisions + s);
-            double l = gn_net_forward(t->net, &ctx);
-            if (t->nranks > 1) {
-                /* the decision to stop must be the same on every rank: taken below */
-                nonfinite |= !isfinite(l);
-                if (s == t->o.subdivisions - 1) {
-                    /* the last mini-batch: sum gradients over ranks while backward runs */
-                    ctx.on_backward = on_backward;
-                    ctx.hook_user = t;
-                    t->grad_hi = t->net->n_params;
-                    t->grad_rc = 0;
-                }
-            } else if (!isfinite(l)) {
-                rc = gn_err_set(err, GN_ENAN, "the loss became %s at iteration %" PRId64
-                                " (learning rate %g): training stopped; the last good "
-                                "checkpoint is %s (try a lower learning_rate or burn_in)",
-                                isnan(l) ? "NaN" : "infinite", t->iter, lr,
-                                access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)");
-                goto done;
-            }
-            if (fold)
-                gn_sgd_fused_begin(&sgd, t->net, t->momentum, lr, (float)t->o.momentum,
-                                   (float)t->o.decay, t->o.nesterov, &ctx);
-            gn_net_backward(t->net, &ctx);
-            if (fold) {
-                gn_sgd_fused_finish(&sgd);
-                t->grads_zero = 1;
-            }
-            loss += l / t->o.subdivisions;
-        }
-        int ckpt_due = 0, stop_all = args->stop && *args->stop;
-        if (t->nranks > 1) {
-            rc = t->grad_rc;
-            if (rc) *err = t->grad_err;
-            if (!rc && t->grad_hi > 0)
-                rc = gn_dist_isum_f32(t->net->grads, t->grad_hi, err);
-            double tw = gn_now();
-            if (!rc) rc = gn_dist_wait_all("gradient allreduce (MPI_Iallreduce)", err);
-            t->t_wait += gn_now() - tw;
-            if (rc) goto done;
-            /* loss (mean over ranks), non-finite anywhere, stop anywhere, rank 0's clock */
-            double v[4] = {loss / t->nranks, nonfinite, stop_all,
-                           t->rank == 0 && t->o.ckpt_minutes > 0 &&
-                               gn_now() - t->last_save >= 60 * t->o.ckpt_minutes};
-            if ((rc = gn_dist_sum_f64(v, 4, "loss and flags (MPI_Allreduce)", err))) goto done;
-            loss = v[0];
-            stop_all = v[2] > 0;
-            ckpt_due = v[3] > 0;
-            if (v[1] > 0 || !isfinite(loss)) {
-                rc = gn_err_set(err, GN_ENAN, "the loss became non-finite at iteration %" PRId64
-                                " (learning rate %g) on at least one rank: training stopped; "
-                                "the last good checkpoint is %s (try a lower learning_rate or "
-                                "burn_in)", t->iter, lr,
-                                access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)");
-                goto done;
-            }
-        }
-        if (!fold)
-            gn_sgd_step(t->net->params, t->momentum, t->net->grads, t->net->n_params, lr,
-                        (float)t->o.momentum, (float)t->o.decay, t->o.nesterov);
-        t->iter++;
-        images_run += t->global;
-        images_log += t->global;
-        t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? loss
-                                                             : 0.95 * t->smooth_loss + 0.05 * loss;
-        double now = gn_now();
-        t_train += now - t0;
+/* ---- one iteration: fetch, forward and backward per mini-batch, reduce, update ---- */
 
-        /* progress and metrics */
-        int log_now = t->iter % t->o.log_every == 0 || t->iter == t->o.max_batches;
-        if (log_now || (args->progress_interactive && now - t_progress > 0.25)) {
-            gn_loader_stats st;
-            gn_loader_get_stats(t->train, &st);
-            double dt = now - t_log;
-            double ips = dt > 0 ? images_log / dt : 0;
-            double wait = dt > 0 ? (st.wait_s - wait_log) / dt : 0;
-            double per_iter = t_train / (double)(t->iter - res->start_iter);
-            char eta[32];
-            format_eta(per_iter * (double)(t->o.max_batches - t->iter), eta, sizeof eta);
-            logf_(t, log_now && !args->progress_interactive ? GN_LOG_INFO : GN_LOG_PROGRESS,
-                  "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  %.1f img/s  "
-                  "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
-                  t->smooth_loss, lr, ips, 100 * wait, eta);
-            t_progress = now;
-            if (log_now && t->metrics) {
-                fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
-                        epoch_now(t), loss, lr, ips, wait);
-                fflush(t->metrics);
-                t_log = now;
-                images_log = 0;
-                wait_log = st.wait_s;
-            }
-        }
+/* The error for a non-finite loss, naming the last good checkpoint. */
+static int nonfinite_error(const trainer *t, double l, float lr, gn_err *err)
+{
+    const char *last = access(t->path_last, F_OK) == 0 ? t->path_last : "(none yet)";
+    if (t->nranks > 1)
+        return gn_err_set(err, GN_ENAN, "the loss became non-finite at iteration %" PRId64
+                          " (learning rate %g) on at least one rank: training stopped; the last "
+                          "good checkpoint is %s (try a lower learning_rate or burn_in)",
+                          t->iter, lr, last);
+    return gn_err_set(err, GN_ENAN, "the loss became %s at iteration %" PRId64 " (learning "
+                      "rate %g): training stopped; the last good checkpoint is %s (try a lower "
+                      "learning_rate or burn_in)", isnan(l) ? "NaN" : "infinite", t->iter, lr,
+                      last);
+}
 
-        /* evaluation */
-        int64_t epoch_cur, b;
-        gn_loader_position(t->train, &epoch_cur, &b);
-        int improved = 0;
-        int at_end = t->iter == t->o.max_batches;
-        if (t->has_val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
-                       (t->o.eval_epoch && epoch_cur != epoch_prev) || at_end)) {
-            if ((rc = evaluate(t, &last_eval, 1, &improved, err))) goto done;
-            last_eval_iter = t->iter;
+/* Mini-batch s of the iteration: its images from the loader, forward, and backward adding into
+ * net->grads. fold: the optimizer step runs inside this backward (one mini-batch on one rank).
+ * On the last mini-batch of a data-parallel run the gradient allreduce starts from the backward
+ * hook. *loss: this mini-batch's mean loss. */
+static int forward_backward(trainer *t, int s, float lr, int fold, double *loss, gn_err *err)
+{
+    int n = 0;
+    int rc = gn_loader_next(t->train, t->net->input, t->classify ? t->net->labels : NULL,
+                            t->classify ? NULL : t->net->targets, &n, err);
+    drain_failures(t, t->train);
+    if (rc) return rc;
+    GN_ASSERT(n == t->mini);
+    gn_ctx ctx = gn_net_ctx(t->net, 1);
+    ctx.loss_scale = 1.0f / (float)t->global;
+    /* ranks draw different dropout masks for their different images */
+    ctx.seed = t->o.seed + (uint64_t)t->rank * 0x9E3779B97F4A7C15ull;
+    ctx.step = (uint64_t)(t->iter * t->o.subdivisions + s);
+    double l = gn_net_forward(t->net, &ctx);
+    *loss = l;
+    if (t->nranks > 1) {
+        /* a non-finite loss is judged after the reduce, so every rank stops together */
+        if (s == t->o.subdivisions - 1) {
+            /* the last mini-batch: sum gradients over ranks while backward runs */
+            ctx.on_backward = on_backward;
+            ctx.hook_user = t;
+            t->grad_hi = t->net->n_params;
+            t->grad_rc = 0;
         }
-        epoch_prev = epoch_cur;
-
-        /* checkpoints */
-        int stop = t->nranks > 1 ? stop_all : args->stop && *args->stop;
-        int scheduled = at_end || (t->o.ckpt_every && t->iter % t->o.ckpt_every == 0) ||
-                        (t->nranks > 1 ? ckpt_due
-                                       : t->o.ckpt_minutes > 0 &&
-                                             now - t->last_save >= 60 * t->o.ckpt_minutes);
-        if (scheduled || stop || improved) {
-            if ((rc = sync_state(t, err))) goto done;
-            if (t->rank == 0 && (rc = checkpoint(t, improved, scheduled, at_end, err))) goto done;
-        }
-        if (stop && !at_end) {
-            logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
-                  "with --resume auto)", t->iter, t->path_last);
-            rc = GN_EINTR;
-            break;
-        }
+    } else if (!isfinite(l)) {
+        return nonfinite_error(t, l, lr, err);
     }
-    if (t->iter == t->o.max_batches && res->start_iter == t->iter && !resumed) {
+    if (fold) gn_optim_fused_begin(t->opt, lr, &ctx);
+    gn_net_backward(t->net, &ctx);
+    if (fold) {
+        gn_optim_fused_finish(t->opt);
+        t->grads_zero = 1;
+    }
+    return GN_OK;
+}
+
+/* Data-parallel: waits for the gradient sums, and agrees over ranks on the loss (their mean),
+ * a non-finite loss anywhere, a stop request anywhere and rank 0's checkpoint clock. */
+static int reduce(trainer *t, iter_result *r, int nonfinite, gn_err *err)
+{
+    int rc = t->grad_rc;
+    if (rc) *err = t->grad_err;
+    if (!rc && t->grad_hi > 0) rc = gn_dist_isum_f32(t->net->grads, t->grad_hi, err);
+    double tw = gn_now();
+    if (!rc) rc = gn_dist_wait_all("gradient allreduce (MPI_Iallreduce)", err);
+    t->t_wait += gn_now() - tw;
+    if (rc) return rc;
+    double v[4] = {r->loss / t->nranks, nonfinite, r->stop,
+                   t->rank == 0 && t->o.ckpt_minutes > 0 &&
+                       gn_now() - t->last_save >= 60 * t->o.ckpt_minutes};
+    if ((rc = gn_dist_sum_f64(v, 4, "loss and flags (MPI_Allreduce)", err))) return rc;
+    r->loss = v[0];
+    r->stop = v[2] > 0;
+    r->ckpt_due = v[3] > 0;
+    if (v[1] > 0 || !isfinite(r->loss)) return nonfinite_error(t, r->loss, r->lr, err);
+    return GN_OK;
+}
+
+static int iteration(trainer *t, iter_result *r, gn_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->t0 = gn_now();
+    r->lr = (float)gn_schedule_lr(&t->o.sched, t->iter);
+    /* One mini-batch on one rank: the step runs inside backward, each layer's as soon as its
+     * gradients are final, zeroing them as it goes; else after the last backward (and the
+     * allreduce). */
+    int fold = t->nranks == 1 && t->o.subdivisions == 1;
+    if (!t->grads_zero) gn_net_zero_grads(t->net);
+    t->grads_zero = 0;
+    int nonfinite = 0, rc;
+    for (int s = 0; s < t->o.subdivisions; s++) {
+        double l;
+        if ((rc = forward_backward(t, s, r->lr, fold, &l, err))) return rc;
+        nonfinite |= !isfinite(l);
+        r->loss += l / t->o.subdivisions;
+    }
+    r->stop = t->args->stop && *t->args->stop;
+    if (t->nranks > 1 && (rc = reduce(t, r, nonfinite, err))) return rc;
+    if (!fold) gn_optim_step(t->opt, r->lr);
+    t->iter++;
+    t->images_run += t->global;
+    t->images_log += t->global;
+    t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? r->loss
+                                                         : 0.95 * t->smooth_loss + 0.05 * r->loss;
+    return GN_OK;
+}
+
+/* ---- after each iteration: log, evaluate, checkpoint ---- */
+
+/* The progress line (a live status line on a terminal) and, every log_every iterations, a row
+ * of metrics.csv. */
+static void log_progress(trainer *t, const iter_result *r, gn_train_result *res, double now)
+{
+    const gn_train_args *args = t->args;
+    int log_now = t->iter % t->o.log_every == 0 || t->iter == t->o.max_batches;
+    if (!log_now && !(args->progress_interactive && now - t->t_progress > 0.25)) return;
+    gn_loader_stats st;
+    gn_loader_get_stats(t->train, &st);
+    double dt = now - t->t_log;
+    double ips = dt > 0 ? t->images_log / dt : 0;
+    double wait = dt > 0 ? (st.wait_s - t->wait_log) / dt : 0;
+    double per_iter = t->t_train / (double)(t->iter - res->start_iter);
+    char eta[32];
+    format_eta(per_iter * (double)(t->o.max_batches - t->iter), eta, sizeof eta);
+    logf_(t, log_now && !args->progress_interactive ? GN_LOG_INFO : GN_LOG_PROGRESS,
+          "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  %.1f img/s  "
+          "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
+          t->smooth_loss, r->lr, ips, 100 * wait, eta);
+    t->t_progress = now;
+    if (log_now && t->metrics) {
+        fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
+                epoch_now(t), r->loss, r->lr, ips, wait);
+        fflush(t->metrics);
+        t->t_log = now;
+        t->images_log = 0;
+        t->wait_log = st.wait_s;
+    }
+}
+
+/* Evaluates when [eval] says so (every N iterations, at an epoch's end) and at the end. */
+static int maybe_evaluate(trainer *t, int *improved, gn_err *err)
+{
+    int64_t epoch_cur, b;
+    gn_loader_position(t->train, &epoch_cur, &b);
+    *improved = 0;
+    int at_end = t->iter == t->o.max_batches, rc = GN_OK;
+    if (t->has_val && ((t->o.eval_every && t->iter % t->o.eval_every == 0) ||
+                       (t->o.eval_epoch && epoch_cur != t->epoch_prev) || at_end)) {
+        if ((rc = evaluate(t, &t->last_eval, 1, improved, err))) return rc;
+        t->last_eval_iter = t->iter;
+    }
+    t->epoch_prev = epoch_cur;
+    return GN_OK;
+}
+
+/* Checkpoints when due (every N iterations, by the clock, at the end, a better evaluation, a
+ * stop request); *stopped when the run stops here on request. */
+static int maybe_checkpoint(trainer *t, const iter_result *r, int improved, double now,
+                            int *stopped, gn_err *err)
+{
+    int rc;
+    int at_end = t->iter == t->o.max_batches;
+    int stop = t->nranks > 1 ? r->stop : t->args->stop && *t->args->stop;
+    int scheduled = at_end || (t->o.ckpt_every && t->iter % t->o.ckpt_every == 0) ||
+                    (t->nranks > 1 ? r->ckpt_due
+                                   : t->o.ckpt_minutes > 0 &&
+                                         now - t->last_save >= 60 * t->o.ckpt_minutes);
+    if (scheduled || stop || improved) {
+        if ((rc = sync_state(t, err))) return rc;
+        if (t->rank == 0 && (rc = checkpoint(t, improved, scheduled, at_end, err))) return rc;
+    }
+    *stopped = stop && !at_end;
+    if (*stopped)
+        logf_(t, GN_LOG_INFO, "stopped at iteration %" PRId64 "; checkpoint %s (continue "
+              "with --resume auto)", t->iter, t->path_last);
+    return GN_OK;
+}
+
+/* ---- the end ---- */
+
+/* The closing checkpoint (for a run of no iterations), curves, and the result. */
+static int finish(trainer *t, int rc, gn_train_result *res, gn_err *err)
+{
+    if (t->iter == t->o.max_batches && res->start_iter == t->iter && !t->resumed) {
         /* max_batches = 0 iterations: still leave a checkpoint */
-        if ((rc = sync_state(t, err))) goto done;
-        if (t->rank == 0 && (rc = checkpoint(t, 0, 1, 1, err))) goto done;
+        int rc2;
+        if ((rc2 = sync_state(t, err))) return rc2;
+        if (t->rank == 0 && (rc2 = checkpoint(t, 0, 1, 1, err))) return rc2;
     }
     if (t->rank == 0) {
         fflush(t->metrics);
         gn_err perr = {0};
-        if (gn_plot_metrics(args->out_dir, &perr))
+        if (gn_plot_metrics(t->args->out_dir, &perr))
             logf_(t, GN_LOG_WARN, "curves.svg not written: %s", perr.msg);
     }
     if (t->nranks > 1 && t->iter > res->start_iter)
@@ -817,15 +881,16 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     res->iters = t->iter;
     res->epochs = epoch_now(t);
     res->train_loss = t->smooth_loss;
-    res->seconds = gn_now() - t_start;
-    res->img_per_s = t_train > 0 ? (double)images_run / t_train : 0;
-    if (last_eval_iter >= 0 || (t->has_val && rc == GN_OK && t->iter == t->o.max_batches)) {
-        if (last_eval_iter < 0) {
+    res->seconds = gn_now() - t->t_start;
+    res->img_per_s = t->t_train > 0 ? (double)t->images_run / t->t_train : 0;
+    if (t->last_eval_iter >= 0 || (t->has_val && rc == GN_OK && t->iter == t->o.max_batches)) {
+        if (t->last_eval_iter < 0) {
             int improved = 0;
-            if ((rc = evaluate(t, &last_eval, 0, &improved, err))) goto done;
+            int rc2 = evaluate(t, &t->last_eval, 0, &improved, err);
+            if (rc2) return rc2;
         }
         res->has_val = 1;
-        res->val = last_eval;
+        res->val = t->last_eval;
     }
     gn_loader_stats st;
     gn_loader_get_stats(t->train, &st);
@@ -834,6 +899,46 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
         gn_loader_get_stats(t->val, &st);
         res->bad_files += st.failed_files;
     }
+    return rc;
+}
+
+int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_err *err)
+{
+    trainer tr, *t = &tr;
+    memset(t, 0, sizeof *t);
+    memset(res, 0, sizeof *res);
+    t->cfg = cfg;
+    t->args = args;
+    t->best = -INFINITY;
+    int rc;
+    t->rank = gn_dist_rank();
+    t->nranks = gn_dist_size();
+    gn_set_threads(args->threads);
+    if ((rc = gn_train_opts_parse(&t->o, cfg, err))) goto done;
+    if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
+    gn_train_accept_darknet_keys(cfg);
+    if ((rc = setup_ranks(t, err))) goto done;
+    if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;
+    if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
+    if ((rc = setup_data(t, err))) goto done;
+    if ((rc = setup_outputs(t, res, err))) goto done;
+    if ((rc = start_point(t, res, err))) goto done;
+
+    while (t->iter < t->o.max_batches) {
+        iter_result r;
+        if ((rc = iteration(t, &r, err))) goto done;
+        double now = gn_now();
+        t->t_train += now - r.t0;
+        log_progress(t, &r, res, now);
+        int improved, stopped;
+        if ((rc = maybe_evaluate(t, &improved, err))) goto done;
+        if ((rc = maybe_checkpoint(t, &r, improved, now, &stopped, err))) goto done;
+        if (stopped) {
+            rc = GN_EINTR;
+            break;
+        }
+    }
+    rc = finish(t, rc, res, err);
 done:
     free_trainer(t);
     return rc;
