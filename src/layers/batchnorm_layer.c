@@ -3,7 +3,8 @@
  * statistics over (N,H,W) in training and the running statistics in evaluation; eps 1e-5,
  * momentum 0.1 (see kernels/batchnorm.h). No keys; output shape = input shape; no activation.
  * Parameters: bn.weight [C] (1), bn.bias [C] (0); state bn.running_mean [C] (0),
- * bn.running_var [C] (1). save: xhat (N,C,H,W) then 1/std (C). */
+ * bn.running_var [C] (1). save: xhat (N,C,H,W) then 1/std (C). A frozen layer
+ * (gn_layer.frozen, fine-tuning) uses and keeps its running statistics even in training. */
 #include "layers/layer.h"
 #include "kernels/batchnorm.h"
 
@@ -66,7 +67,8 @@ static void bn_forward(gn_layer *l, const gn_ctx *ctx)
     size_t n = (size_t)ctx->batch * gn_shape_size(l->out);
     float *xhat = l->save, *istd = l->save + (size_t)l->batch * gn_shape_size(l->out);
     memcpy(l->y, l->x[0], n * sizeof(float));
-    if (ctx->train)
+    /* a frozen layer stays in evaluation mode while the rest of the net trains */
+    if (ctx->train && !l->frozen)
         batchnorm_forward_train(l->y, xhat, istd, layer_param(l, b->rmean),
                                 layer_param(l, b->rvar), layer_param(l, b->gamma),
                                 layer_param(l, b->beta), ctx->batch, C, HW, BN_EPS,
@@ -91,7 +93,7 @@ static void bn_backward(gn_layer *l, const gn_ctx *ctx)
     int C = l->out.c, HW = l->out.h * l->out.w;
     float *xhat = l->save, *istd = l->save + (size_t)l->batch * gn_shape_size(l->out);
     batchnorm_backward(l->dx[0], layer_grad(l, b->gamma), layer_grad(l, b->beta), l->dy, xhat,
-                       istd, layer_param(l, b->gamma), ctx->batch, C, HW, ctx->train, 1);
+                       istd, layer_param(l, b->gamma), ctx->batch, C, HW, ctx->train && !l->frozen, 1);
 }
 
 static void bn_destroy(gn_layer *l)

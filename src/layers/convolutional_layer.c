@@ -12,7 +12,9 @@
  *   stride_y different from stride.
  * Parameters: weight [K, C/G, R, R]; without batch norm bias [K]; with it bn.weight [K],
  *   bn.bias [K] and the state bn.running_mean [K], bn.running_var [K].
- * save: with batch norm, xhat (N,K,P,Q) then 1/std (K) for backward. */
+ * save: with batch norm, xhat (N,K,P,Q) then 1/std (K) for backward.
+ * A frozen layer (gn_layer.frozen, fine-tuning) normalizes with its running statistics, as
+ * in evaluation, and leaves them unchanged. */
 #include "layers/layer.h"
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
@@ -161,7 +163,8 @@ static void conv_forward(gn_layer *l, const gn_ctx *ctx)
     }
     /* batch norm with the activation folded in: one pass less over y */
     float *xhat = l->save, *istd = l->save + (size_t)l->batch * sh.K * PQ;
-    if (ctx->train)
+    /* a frozen layer's batch norm stays in evaluation mode while the rest of the net trains */
+    if (ctx->train && !l->frozen)
         batchnorm_forward_train(l->y, xhat, istd, layer_param(l, c->rmean),
                                 layer_param(l, c->rvar), layer_param(l, c->gamma),
                                 layer_param(l, c->beta), sh.N, sh.K, PQ, BN_EPS, BN_MOMENTUM,
@@ -195,7 +198,7 @@ static void conv_backward(gn_layer *l, const gn_ctx *ctx)
         batchnorm_act_backward(l->dy, xhat, layer_param(l, c->gamma), layer_param(l, c->beta),
                                sh.N, sh.K, PQ, c->act);
         batchnorm_backward(l->dy, layer_grad(l, c->gamma), layer_grad(l, c->beta), l->dy, xhat,
-                           istd, layer_param(l, c->gamma), sh.N, sh.K, PQ, ctx->train, 0);
+                           istd, layer_param(l, c->gamma), sh.N, sh.K, PQ, ctx->train && !l->frozen, 0);
     } else {
         act_backward(l->dy, l->y, (size_t)sh.N * sh.K * PQ, c->act);
     }

@@ -33,9 +33,25 @@ static int read_input_shape(gn_cfg *cfg, gn_shape *in, gn_err *err)
     return GN_OK;
 }
 
+/* The lowest layer whose backward has to run. With frozen layers (fine-tuning) and no
+ * gradient wanted with respect to the input (net->dinput), that is the first layer with
+ * trainable parameters that are not frozen: below it nothing needs a gradient, so its
+ * backward is skipped and no layer writes dL/dx into it (n_layers when nothing trains).
+ * Else 0: every layer's backward runs, as a net without frozen layers always did. */
+static int first_backward(const gn_net *net)
+{
+    int any = 0;
+    for (int i = 0; i < net->n_layers; i++) any |= net->layers[i].frozen;
+    if (net->dinput || !any) return 0;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].n_params && !net->layers[i].frozen) return i;
+    return net->n_layers;
+}
+
 static void wire(gn_net *net)
 {
     size_t off = 0, soff = 0, save_off = 0;
+    int first = first_backward(net);
     for (int i = 0; i < net->n_layers; i++) {
         gn_layer *l = &net->layers[i];
         l->params = net->params + off;
@@ -51,7 +67,7 @@ static void wire(gn_net *net)
         for (int k = 0; k < l->n_in; k++) {
             int p = l->in_idx[k];
             l->x[k] = p < 0 ? net->input : net->layers[p].y;
-            l->dx[k] = p < 0 ? net->dinput : net->layers[p].dy;
+            l->dx[k] = p < 0 ? net->dinput : p < first ? NULL : net->layers[p].dy;
         }
     }
 }
@@ -218,6 +234,33 @@ static int plan_arenas(gn_net *net)
     return total == (size_t)-1 ? -1 : 0;
 }
 
+/* Keys every layer section takes (docs/fine-tuning.md): darknet's stopbackward=1 (this layer
+ * and all before it are frozen: no backward, no update, batch norm in evaluation mode) and
+ * lr_mult= (this layer's learning rate is the schedule's times lr_mult; 0 stops its updates). */
+static int parse_finetune_keys(gn_layer *l, gn_cfg_section *s, int *stop_below, gn_err *err)
+{
+    int rc, stop;
+    double mult;
+    if ((rc = gn_cfg_bool(s, "stopbackward", 0, &stop, err))) return rc;
+    if (stop) *stop_below = l->index + 1;
+    if ((rc = gn_cfg_float(s, "lr_mult", 1.0, 0.0, 1e6, &mult, err))) return rc;
+    l->lr_mult = (float)mult;
+    return GN_OK;
+}
+
+/* [train] freeze=N: the first N layers are frozen (N < 0: all but the last -N), the same as
+ * stopbackward=1 on layer N-1; the larger of the two wins. */
+static int apply_freeze(gn_net *net, gn_cfg *cfg, int stop_below, gn_err *err)
+{
+    gn_cfg_section *tr = gn_cfg_section_find(cfg, "train");
+    int n = net->n_layers, freeze, rc;
+    if ((rc = gn_cfg_int(tr, "freeze", 0, -n, n, &freeze, err))) return rc;
+    if (freeze < 0) freeze += n;
+    if (freeze > stop_below) stop_below = freeze;
+    for (int i = 0; i < stop_below; i++) net->layers[i].frozen = 1;
+    return GN_OK;
+}
+
 int gn_net_plan(gn_net **out, gn_cfg *cfg, int batch, gn_err *err)
 {
     return gn_net_plan_flags(out, cfg, batch, 0, err);
@@ -248,6 +291,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         rc = gn_err_set(err, GN_ECONFIG, "%s: the config has no layers", cfg->path);
         goto fail;
     }
+    int stop_below = 0; /* layers [0, stop_below) are frozen by stopbackward= */
     net->layers = calloc((size_t)cfg->n_layers, sizeof *net->layers);
     if (!net->layers) {
         rc = gn_err_set(err, GN_ENOMEM, "out of memory");
@@ -271,6 +315,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         l->n_in = 1;
         l->in_idx[0] = i - 1;
         if ((rc = l->ops->parse(l, s, err))) goto fail;
+        if ((rc = parse_finetune_keys(l, s, &stop_below, err))) goto fail;
         if ((rc = gn_cfg_check_unused(s, err))) goto fail;
         for (int k = 0; k < l->n_in; k++) {
             int p = l->in_idx[k];
@@ -293,6 +338,7 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         net->flops += l->flops;
         net->flops_bwd += l->flops_bwd;
     }
+    if ((rc = apply_freeze(net, cfg, stop_below, err))) goto fail;
     net->n_classes = (int)gn_shape_size(net->layers[net->n_layers - 1].out);
     if (plan_arenas(net)) {
         rc = gn_err_set(err, GN_ENOMEM, "out of memory");
@@ -468,7 +514,9 @@ void gn_net_backward_from(gn_net *net, const gn_ctx *ctx, int layer)
                 net->layers[p].ops->recompute(&net->layers[p], ctx);
         }
     if (net->dinput) memset(net->dinput, 0, (size_t)ctx->batch * gn_shape_size(net->in) * 4);
-    for (int i = layer; i >= 0; i--) {
+    /* Below `first` nothing needs a gradient (frozen layers, see wire): stop there. */
+    int first = first_backward(net);
+    for (int i = layer; i >= first; i--) {
         gn_layer *l = &net->layers[i];
         /* A dy's lifetime starts here when this is its last consumer, or (nobody reads the
          * layer) its own step: zero it before anything adds into it. */

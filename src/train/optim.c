@@ -44,12 +44,35 @@ void gn_optim_free(gn_optim **po)
     *po = NULL;
 }
 
-/* parameters [lo, o->hi) take the step in progress */
+/* parameters [lo, o->hi) take the step in progress, layer by layer from the top, each with
+ * its learning rate times lr_mult; a frozen layer's are left alone (fine-tuning: backward
+ * skips such layers, so they have no gradients). Adjacent layers with the same settings go in
+ * one call (all of them when nothing is frozen and every lr_mult is 1). */
 static void step_range(gn_optim *o, size_t lo, int consume)
 {
-    if (lo >= o->hi) return;
-    o->ops->step(o, lo, o->hi, o->lr, o->h.decay, consume);
-    o->hi = lo;
+    const gn_net *net = o->net;
+    size_t hi = o->hi;
+    for (int i = net->n_layers - 1; i >= 0 && hi > lo;) {
+        const gn_layer *l = &net->layers[i];
+        size_t a = (size_t)(l->grads - net->grads);
+        if (a >= hi || !l->n_params) {
+            i--;
+            continue;
+        }
+        /* extend down over layers with the same settings */
+        int j = i - 1;
+        while (j >= 0 && (!net->layers[j].n_params ||
+                          (net->layers[j].frozen == l->frozen &&
+                           net->layers[j].lr_mult == l->lr_mult))) {
+            if (net->layers[j].n_params) a = (size_t)(net->layers[j].grads - net->grads);
+            j--;
+        }
+        if (a < lo) a = lo;
+        if (!l->frozen) o->ops->step(o, a, hi, o->lr * l->lr_mult, o->h.decay, consume);
+        hi = a;
+        i = j;
+    }
+    o->hi = lo < o->hi ? lo : o->hi;
 }
 
 void gn_optim_step(gn_optim *o, float lr)

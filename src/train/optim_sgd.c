@@ -72,14 +72,22 @@ void gn_sgd_fused_begin(gn_sgd_fused *s, gn_net *net, float *velocity, float lr,
     ctx->hook_user = s;
 }
 
-/* parameters [lo, s->hi): their step, gradients zeroed */
+/* parameters [lo, s->hi): their step, gradients zeroed, layer by layer from the top: each
+ * with its own learning rate (lr * lr_mult), a frozen layer's left alone (it has no
+ * gradients: backward skips it, see gn_net_backward_from) */
 static void fused_range(gn_sgd_fused *s, size_t lo)
 {
-    if (lo >= s->hi) return;
     gn_net *net = s->net;
-    sgd(net->params + lo, s->velocity + lo, net->grads + lo, s->hi - lo, s->lr, s->momentum,
-        s->decay, s->nesterov, 1);
-    s->hi = lo;
+    for (int i = net->n_layers - 1; i >= 0 && s->hi > lo; i--) {
+        const gn_layer *l = &net->layers[i];
+        size_t a = (size_t)(l->grads - net->grads), b = GN_MIN(a + l->n_params, s->hi);
+        if (b <= a || a < lo) continue;
+        if (!l->frozen)
+            sgd(net->params + a, s->velocity + a, net->grads + a, b - a, s->lr * l->lr_mult,
+                s->momentum, s->decay, s->nesterov, 1);
+        s->hi = a;
+    }
+    s->hi = GN_MIN(s->hi, lo);
 }
 
 void gn_sgd_on_backward(void *user, int layer)

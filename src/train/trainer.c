@@ -406,6 +406,50 @@ done:
     return rc;
 }
 
+/* Whether gn_ckpt_load_net skipped the tensor `name` (its line starts with "name: "). */
+static int was_skipped(const gn_ckpt *c, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < gn_ckpt_n_skipped(c); i++) {
+        const char *s = gn_ckpt_skipped(c, i);
+        if (!strncmp(s, name, n) && s[n] == ':') return 1;
+    }
+    return 0;
+}
+
+/* --weights with --skip-mismatch: per layer, the tensors taken from the file and those that
+ * kept this network's initialization (their shapes differ), with their shapes. */
+static void list_reloaded(trainer *t, const gn_ckpt *c)
+{
+    int counts[2] = {0, 0};
+    for (int i = 0; i < t->net->n_layers; i++) {
+        const gn_layer *l = &t->net->layers[i];
+        for (int skipped = 0; skipped < 2; skipped++) {
+            char line[1024] = "";
+            size_t len = 0;
+            for (int j = 0; j < l->n_par; j++) {
+                const gn_param *p = &l->par[j];
+                char name[160];
+                gn_param_full_name(l, p, name, sizeof name);
+                if (was_skipped(c, name) != skipped) continue;
+                counts[skipped]++;
+                char shape[64] = "";
+                for (int d = 0, k = 0; d < p->ndim; d++)
+                    k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%d", d ? "," : "",
+                                  p->shape[d]);
+                if (len < sizeof line)
+                    len += (size_t)snprintf(line + len, sizeof line - len, "%s %s [%s]",
+                                            len ? "," : "", p->name, shape);
+            }
+            if (len)
+                logf_(t, GN_LOG_INFO, "--weights: layer %d [%s] %s:%s", i, l->ops->section,
+                      skipped ? "re-initialised" : "reloaded", line);
+        }
+    }
+    logf_(t, GN_LOG_INFO, "--weights: %d tensors reloaded, %d re-initialised", counts[0],
+          counts[1]);
+}
+
 static int load_weights(trainer *t, gn_err *err)
 {
     gn_ckpt *c = NULL;
@@ -416,6 +460,7 @@ static int load_weights(trainer *t, gn_err *err)
     if (!rc) {
         for (int i = 0; i < gn_ckpt_n_skipped(c); i++)
             logf_(t, GN_LOG_WARN, "--weights: %s", gn_ckpt_skipped(c, i));
+        if (t->args->skip_mismatch) list_reloaded(t, c);
         logf_(t, GN_LOG_INFO, "weights from %s", t->args->weights);
     } else {
         gn_err_wrap(err, "--weights %s", t->args->weights);
