@@ -74,6 +74,18 @@ int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *
                       int64_t *epoch_out, int64_t *batch_out, struct gn_err *err);
 void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_epoch);
 
+/* Prediction over a list of image files (gemmnet predict): one pass over paths[0..n) in that
+ * order, `batch` files at a time, with the evaluation transform, decoded by the worker
+ * threads. Unlike a split, a file that cannot be decoded is skipped, not replaced: its batch is
+ * one image shorter. Failures are counted (gn_loader_get_stats), reported through
+ * gn_loader_pop_failure, and limited by max_bad_fraction as for a split. paths are copied. */
+int gn_loader_create_files(gn_loader **out, const gn_data_opts *o, const char *const *paths,
+                           int64_t n, int batch, struct gn_err *err);
+/* The next batch of such a loader: *n images into x, and into files (batch long) the index in
+ * paths of each. *n may be 0 (every file of that batch failed); *done = 1 after the last. */
+int gn_loader_next_files(gn_loader *l, float *x, int64_t *files, int *n, int *done,
+                         struct gn_err *err);
+
 typedef struct gn_loader_stats {
     int64_t decoded;      /* images decoded and transformed (batches delivered so far) */
     int64_t failed;       /* decode attempts that failed */

@@ -1,4 +1,4 @@
-/* gemmnet train / eval / predict / plot. */
+/* gemmnet train / eval / plot (predict: cmd_predict.c). */
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "gemmnet/checkpoint.h"
@@ -255,105 +255,6 @@ int cmd_eval(int argc, char **argv)
     gn_net_free(&net);
     gn_cfg_free(&cfg);
     return rc ? cli_fail(&err) : 0;
-}
-
-static const char *predict_help =
-    "usage: gemmnet predict CONFIG --weights PATH [--set ...] [--top N] IMAGE...\n\n"
-    "Prints the top classes (default 5) with their probabilities for each JPEG, using the\n"
-    "evaluation transform (resize the shorter side, centre crop). Class names come from the\n"
-    "checkpoint.\n";
-
-int cmd_predict(int argc, char **argv)
-{
-    cli_common c = {0};
-    const char *weights = NULL;
-    const char *images[4096];
-    int n_images = 0, top = 5;
-    for (int i = 1; i < argc;) {
-        int t = cli_take_common_or_help(&c, argc, argv, &i, predict_help);
-        if (t == CLI_HELP) return 0;
-        if (t == CLI_ERROR) return 2;
-        if (t == CLI_TAKEN) continue;
-        if (!strcmp(argv[i], "--weights") && i + 1 < argc) {
-            weights = argv[i + 1];
-            i += 2;
-        } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
-            if ((top = cli_parse_int("predict", "--top", argv[i + 1], 1, 1000)) < 0) return 2;
-            i += 2;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("predict", "unexpected '%s'", argv[i]);
-        } else if (!c.config) {
-            c.config = argv[i++];
-        } else if (n_images < 4096) {
-            images[n_images++] = argv[i++];
-        } else {
-            return cli_usage_error("predict", "too many images");
-        }
-    }
-    if (!c.config || !weights || !n_images)
-        return cli_usage_error("predict", "needs CONFIG, --weights PATH and at least one IMAGE");
-    gn_set_threads(c.threads);
-    gn_cfg *cfg = cli_load_config(&c);
-    if (!cfg) return 1;
-    gn_err err = {0};
-    gn_net *net = NULL;
-    gn_ckpt *ck = NULL;
-    gn_data_opts d;
-    gn_train_opts to;
-    int rc = gn_train_opts_parse(&to, cfg, &err), failed = 0;
-    if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
-    gn_train_accept_darknet_keys(cfg);
-    if (!rc) rc = cli_load_net(cfg, weights, 1, &net, &ck, &err);
-    if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);
-    if (rc) goto done;
-    int k = net->n_classes;
-    const char *names = gn_ckpt_meta(ck, "classes");
-    char **cls = calloc((size_t)k, sizeof *cls);
-    char *names_copy = names ? strdup(names) : NULL;
-    if (!cls) {
-        rc = gn_err_set(&err, GN_ENOMEM, "out of memory");
-        goto done;
-    }
-    if (names_copy) {
-        int j = 0;
-        for (char *tok = strtok(names_copy, "\n"); tok && j < k; tok = strtok(NULL, "\n")) cls[j++] = tok;
-    }
-    if (top > k) top = k;
-    for (int i = 0; i < n_images; i++) {
-        unsigned char *rgb = NULL;
-        int w, h;
-        gn_err ie = {0};
-        if (gn_jpeg_load_rgb(images[i], &rgb, &w, &h, &ie)) {
-            fprintf(stderr, "warning: %s\n", ie.msg);
-            failed++;
-            continue;
-        }
-        gn_data_eval_transform(&d, rgb, w, h, net->input);
-        free(rgb);
-        gn_ctx ctx = gn_net_ctx(net, 0);
-        gn_net_forward(net, &ctx);
-        const float *p = gn_net_output(net);
-        printf("%s\n", images[i]);
-        unsigned char *used = calloc((size_t)k, 1);
-        for (int t = 0; used && t < top; t++) {
-            int best = -1;
-            for (int j = 0; j < k; j++)
-                if (!used[j] && (best < 0 || p[j] > p[best])) best = j;
-            used[best] = 1;
-            char idx[32];
-            snprintf(idx, sizeof idx, "class %d", best);
-            printf("  %6.2f%%  %s\n", 100.0 * p[best], cls[best] ? cls[best] : idx);
-        }
-        free(used);
-    }
-    free(names_copy);
-    free(cls);
-done:
-    gn_ckpt_close(&ck);
-    gn_net_free(&net);
-    gn_cfg_free(&cfg);
-    if (rc) return cli_fail(&err);
-    return failed ? 1 : 0;
 }
 
 static const char *plot_help =

@@ -14,7 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"train", cmd_train, "train a network on the data its config names"},
     {"eval", cmd_eval, "loss, top-1/top-5, per-class accuracy and confusion matrix"},
-    {"predict", cmd_predict, "top-5 classes with probabilities for JPEG images"},
+    {"predict", cmd_predict, "class probabilities for JPEGs, folders and lists (--csv)"},
     {"plot", cmd_plot, "draw DIR/curves.svg from DIR/metrics.csv"},
     {"summary", cmd_summary, "layers, output shapes, parameters and FLOPs of a config"},
     {"gradcheck", cmd_gradcheck, "check every layer's gradients with finite differences"},

@@ -18,6 +18,7 @@ enum { SLOT_FREE = 0, SLOT_WORKING, SLOT_READY };
 typedef struct slot {
     float *x;
     int *labels;
+    int64_t *files;  /* files mode: the file of each image */
     float *targets;
     int n;
     int state;
@@ -44,6 +45,7 @@ typedef struct worker {
 struct gn_loader {
     gn_data_opts o;
     int split, batch;
+    int files_mode;  /* gn_loader_create_files: failed files skipped, not replaced */
     uint64_t seed;
     gn_dataset d;
     int rank, nranks;
@@ -198,6 +200,29 @@ static void produce(gn_loader *l, worker *wk, int64_t seq, slot *s)
     s->decoded = s->failed = 0;
     s->n = (int)mine;
     if (train) ensure_perm(l, wk, e);
+    if (l->files_mode) {
+        /* every file in order; one that fails leaves no image behind (the batch is shorter) */
+        int kout = 0;
+        for (int64_t k = 0; k < mine; k++) {
+            gn_err ferr = {0};
+            int rc = load_image(l, wk, e, first + k, s->x + (size_t)kout * l->per_img, &ferr);
+            if (rc == GN_OK) {
+                s->files[kout++] = first + k;
+                s->decoded++;
+                continue;
+            }
+            s->failed++;
+            record_failure(l, first + k, ferr.msg);
+            if (rc == GN_ENOMEM) {
+                s->status = gn_err_set(&s->err, rc, "%s: %s", l->d.paths[first + k], ferr.msg);
+                return;
+            }
+        }
+        s->n = kout;
+        wk->images += s->decoded;
+        wk->work_s += thread_cpu_now() - t0;
+        return;
+    }
     for (int64_t k = 0; k < mine; k++) {
         int64_t idx = train ? wk->perm[first + k] : first + k;
         if (l->d.kind == GN_SRC_TABLE) {
@@ -244,7 +269,9 @@ static void *worker_main(void *arg)
     gn_loader *l = wk->l;
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
-        if (l->next_seq < l->consume_seq + l->n_slots) {
+        /* files mode has one pass: nothing to decode after its last batch */
+        int more = !l->files_mode || l->base_b + l->next_seq < l->bpe;
+        if (more && l->next_seq < l->consume_seq + l->n_slots) {
             int64_t seq = l->next_seq++;
             slot *s = &l->ring[seq % l->n_slots];
             s->state = SLOT_WORKING;
@@ -343,6 +370,8 @@ static int default_workers(void)
     return (int)GN_MIN(cores / 2, 8);
 }
 
+static int loader_finish(gn_loader **out, gn_loader *l, const char *path, gn_err *err);
+
 static int set_batches(gn_loader *l, gn_err *err)
 {
     int64_t G = (int64_t)l->batch * l->nranks;
@@ -351,6 +380,23 @@ static int set_batches(gn_loader *l, gn_err *err)
         return gn_err_set(err, GN_EINVAL, "%lld samples are fewer than one batch of %lld",
                           (long long)l->d.n, (long long)G);
     return GN_OK;
+}
+
+static gn_loader *loader_alloc(const gn_data_opts *o, int split, int batch, uint64_t seed)
+{
+    gn_loader *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->o = *o;
+    l->split = split;
+    l->batch = batch;
+    l->seed = seed;
+    l->rank = 0;
+    l->nranks = 1;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->fail_mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_ready, NULL);
+    return l;
 }
 
 int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batch, uint64_t seed,
@@ -364,18 +410,8 @@ int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batc
     if (!*path)
         return gn_err_set(err, GN_ECONFIG, "no [data] %s source configured",
                           split == GN_SPLIT_TRAIN ? "train" : "val");
-    gn_loader *l = calloc(1, sizeof *l);
+    gn_loader *l = loader_alloc(o, split, batch, seed);
     if (!l) return gn_err_set(err, GN_ENOMEM, "out of memory");
-    l->o = *o;
-    l->split = split;
-    l->batch = batch;
-    l->seed = seed;
-    l->rank = 0;
-    l->nranks = 1;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_mutex_init(&l->fail_mu, NULL);
-    pthread_cond_init(&l->cv_work, NULL);
-    pthread_cond_init(&l->cv_ready, NULL);
     int rc = GN_OK;
     /* val takes its class indices from train's class directories */
     char **ref = NULL;
@@ -389,6 +425,17 @@ int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batc
     rc = gn_dataset_open(&l->d, path, o->classes, ref, n_ref, n_in, o->targets, err);
     gn_names_free(ref, n_ref);
     if (rc) goto fail;
+    return loader_finish(out, l, path, err);
+fail:
+    gn_loader_free(&l);
+    return rc;
+}
+
+/* The part of gn_loader_create after the data set is open: checks, threads, the ring. */
+static int loader_finish(gn_loader **out, gn_loader *l, const char *path, gn_err *err)
+{
+    const gn_data_opts *o = &l->o;
+    int batch = l->batch, rc;
     if (l->d.kind == GN_SRC_IMAGES && o->targets > 0) {
         rc = gn_err_set(err, GN_ECONFIG, "%s: [data] targets applies to .csv tables only", path);
         goto fail;
@@ -419,7 +466,8 @@ int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batc
         s->x = gn_alloc((size_t)batch * l->per_img, sizeof(float));
         s->labels = gn_alloc((size_t)batch, sizeof(int));
         s->targets = gn_alloc((size_t)batch * (size_t)GN_MAX(nt, 1), sizeof(float));
-        if (!s->x || !s->labels || !s->targets) goto oom;
+        s->files = gn_alloc((size_t)batch, sizeof(int64_t));
+        if (!s->x || !s->labels || !s->targets || !s->files) goto oom;
     }
     *out = l;
     return GN_OK;
@@ -428,6 +476,36 @@ oom:
 fail:
     gn_loader_free(&l);
     return rc;
+}
+
+int gn_loader_create_files(gn_loader **out, const gn_data_opts *o, const char *const *paths,
+                           int64_t n, int batch, gn_err *err)
+{
+    *out = NULL;
+    if (batch <= 0) return gn_err_set(err, GN_EINVAL, "batch must be positive, not %d", batch);
+    if (n <= 0) return gn_err_set(err, GN_EINVAL, "no image files");
+    if (n > INT32_MAX) return gn_err_set(err, GN_ENOTSUP, "more than 2^31 files");
+    if (o->inputs > 0 || o->width <= 0 || o->height <= 0 || (o->channels != 1 && o->channels != 3))
+        return gn_err_set(err, GN_ECONFIG, "image input needs [net] width, height and channels 1 "
+                          "or 3");
+    if (o->eval_resize < GN_MIN(o->width, o->height))
+        return gn_err_set(err, GN_ECONFIG, "[data] eval_resize %d is smaller than the input "
+                          "size %d", o->eval_resize, GN_MIN(o->width, o->height));
+    gn_loader *l = loader_alloc(o, GN_SPLIT_VAL, batch, 1);
+    if (!l) return gn_err_set(err, GN_ENOMEM, "out of memory");
+    l->files_mode = 1;
+    l->d.kind = GN_SRC_IMAGES;
+    l->d.paths = calloc((size_t)n, sizeof *l->d.paths);
+    l->d.labels = calloc((size_t)n, sizeof *l->d.labels);
+    if (!l->d.paths || !l->d.labels) goto oom;
+    for (int64_t i = 0; i < n; i++) {
+        l->d.n = i + 1;
+        if (!(l->d.paths[i] = gn_strdup(paths[i]))) goto oom;
+    }
+    return loader_finish(out, l, "the image list", err);
+oom:
+    gn_loader_free(&l);
+    return gn_err_set(err, GN_ENOMEM, "out of memory for %lld file names", (long long)n);
 }
 
 int64_t gn_loader_size(const gn_loader *l) { return l->d.n; }
@@ -468,8 +546,8 @@ void gn_loader_position(const gn_loader *l, int64_t *epoch, int64_t *batch_in_ep
     if (batch_in_epoch) *batch_in_epoch = l->bidx;
 }
 
-int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
-                      int64_t *epoch_out, int64_t *batch_out, gn_err *err)
+static int next_impl(gn_loader *l, float *x, int *labels, float *targets, int64_t *files,
+                     int *n, int64_t *epoch_out, int64_t *batch_out, gn_err *err)
 {
     *n = 0;
     if (epoch_out) *epoch_out = l->epoch;
@@ -500,6 +578,7 @@ int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *
         memcpy(x, s->x, sizeof(float) * ni * l->per_img);
         if (labels && !l->d.n_tgt) memcpy(labels, s->labels, sizeof(int) * ni);
         if (targets && l->d.n_tgt) memcpy(targets, s->targets, sizeof(float) * ni * (size_t)l->d.n_tgt);
+        if (files) memcpy(files, s->files, sizeof(int64_t) * ni);
         *n = s->n;
     }
     l->st.decoded += s->decoded;
@@ -528,6 +607,20 @@ int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *
         return rc;
     }
     return GN_OK;
+}
+
+int gn_loader_next_at(gn_loader *l, float *x, int *labels, float *targets, int *n,
+                      int64_t *epoch_out, int64_t *batch_out, gn_err *err)
+{
+    return next_impl(l, x, labels, targets, NULL, n, epoch_out, batch_out, err);
+}
+
+int gn_loader_next_files(gn_loader *l, float *x, int64_t *files, int *n, int *done, gn_err *err)
+{
+    *n = 0;
+    *done = l->bidx == l->bpe;
+    if (*done) return GN_OK;
+    return next_impl(l, x, NULL, NULL, files, n, NULL, NULL, err);
 }
 
 int gn_loader_next(gn_loader *l, float *x, int *labels, float *targets, int *n, gn_err *err)
@@ -573,6 +666,7 @@ void gn_loader_free(gn_loader **lp)
             gn_free(l->ring[i].x);
             gn_free(l->ring[i].labels);
             gn_free(l->ring[i].targets);
+            gn_free(l->ring[i].files);
         }
     free(l->ring);
     for (int i = 0; i < l->n_fails; i++) free(l->fails[i]);
