@@ -406,6 +406,28 @@ done:
     return rc;
 }
 
+/* Fine-tuning: which layers are frozen (stopbackward=, train.freeze=) and which have their
+ * own learning rate (lr_mult=). */
+static void log_finetune(trainer *t)
+{
+    const gn_net *net = t->net;
+    size_t frozen_params = 0;
+    int n_frozen = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].frozen) {
+            n_frozen++;
+            frozen_params += net->layers[i].n_params;
+        }
+    if (n_frozen)
+        logf_(t, GN_LOG_INFO, "frozen: %d of %d layers (%zu parameters: no backward, no update, "
+              "batch norm in evaluation mode); %zu parameters train", n_frozen, net->n_layers,
+              frozen_params, net->n_params - frozen_params);
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].lr_mult != 1.0f && net->layers[i].n_params && !net->layers[i].frozen)
+            logf_(t, GN_LOG_INFO, "layer %d [%s]: learning rate x %g (lr_mult)", i,
+                  net->layers[i].ops->section, (double)net->layers[i].lr_mult);
+}
+
 /* Whether gn_ckpt_load_net skipped the tensor `name` (its line starts with "name: "). */
 static int was_skipped(const gn_ckpt *c, const char *name)
 {
@@ -674,6 +696,7 @@ static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
           "batch %d (%d x %d), %d threads, %s", t->net->n_layers, t->net->n_params,
           t->net->flops / 1e9, t->o.batch, t->o.subdivisions, t->mini, gn_get_threads(),
           gn_blas_info());
+    log_finetune(t);
     if (t->nranks > 1)
         logf_(t, GN_LOG_INFO, "data-parallel: %d ranks, global batch %d = %d ranks x %d "
               "subdivisions x %d images; gradient buckets of %.3g MB; mpi_timeout %gs",
