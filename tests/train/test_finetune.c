@@ -183,6 +183,31 @@ static void check_backward_skips(void)
     }
     CHECK_MSG(net->layers[3].dx[0] == NULL, "layer 3 still computes dL/dx into frozen layer 2");
     CHECK(net->layers[4].dx[0] != NULL);
+    /* the trainer's memory saver (outputs of frozen conv+BN layers rebuilt for the first
+     * training layer's weight gradient) gives the same bits */
+    gn_err err = {0};
+    gn_net *rnet = NULL;
+    CHECK_MSG(gn_net_build_flags(&rnet, net->cfg, 4, 3, GN_NET_RECOMPUTE, &err) == GN_OK, "%s",
+              err.msg);
+    if (rnet) {
+        memcpy(rnet->params, net->params, net->n_params * sizeof(float));
+        memset(rnet->state, 0, net->n_state * sizeof(float));
+        for (int i = 0; i < net->n_layers; i++) /* the running statistics net started from */
+            if (net->layers[i].n_state) {
+                float *rv = rnet->layers[i].state + net->layers[i].n_state / 2;
+                for (size_t k = 0; k < net->layers[i].n_state / 2; k++) rv[k] = 1.0f;
+            }
+        memcpy(rnet->input, net->input, 4 * (size_t)VALS * sizeof(float));
+        memcpy(rnet->labels, net->labels, 4 * sizeof(int));
+        gn_ctx rctx = gn_net_ctx(rnet, 1);
+        gn_net_zero_grads(rnet);
+        gn_net_forward(rnet, &rctx);
+        gn_net_backward(rnet, &rctx);
+        CHECK_MSG(same_floats(rnet->grads, net->grads, net->n_params),
+                  "gradients differ with GN_NET_RECOMPUTE");
+        CHECK(same_floats(rnet->state, net->state, net->n_state));
+        gn_net_free(&rnet);
+    }
     free_net(&net);
 }
 
