@@ -12,7 +12,8 @@
 static const char *summary_help =
     "usage: gemmnet summary CONFIG [--set section.key=value ...] [--batch N]\n\n"
     "Prints every layer with its inputs, output shape, parameter count and forward FLOPs per\n"
-    "image (2 per multiply-add), then the totals and the planned memory for a batch of N\n"
+    "image (2 per multiply-add), marked 'frozen' or 'lr xM' when fine-tuning keys apply to it\n"
+    "(docs/fine-tuning.md), then the totals and the planned memory for a batch of N\n"
     "(default: the config's batch/subdivisions).\n";
 
 static int planned_batch(gn_cfg *cfg, int *batch, gn_err *err)
@@ -75,8 +76,12 @@ int cmd_summary(int argc, char **argv)
             snprintf(ins + len, sizeof ins - len, "+%d", l->n_in - 1);
         }
         shape_str(l->out, outs, sizeof outs);
-        printf("%4d  %-14s %-14s %-16s %12zu %12.2f\n", i, l->ops->section, ins, outs,
+        printf("%4d  %-14s %-14s %-16s %12zu %12.2f", i, l->ops->section, ins, outs,
                l->n_params + l->n_state, l->flops / 1e6);
+        /* fine-tuning: what train.freeze / stopbackward and lr_mult set */
+        if (l->frozen) printf("  frozen");
+        if (l->lr_mult != 1.0f) printf("  lr x%g", (double)l->lr_mult);
+        printf("\n");
     }
     double mem = gn_net_planned_bytes(net, 1);
     printf("\nparameters: %zu trainable (%s), %zu state\n", net->n_params,
