@@ -522,15 +522,29 @@ static void on_backward(void *user, int layer)
     gn_dist_progress();
 }
 
+/* Fine-tuning freezes a prefix of the layers: where the rest starts in net->params (trainable)
+ * or net->state. Frozen layers have no gradients to sum and statistics that must stay as they
+ * are (an average of equal values over 3 ranks need not give the same bits). */
+static size_t unfrozen_from(const gn_net *net, int trainable)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        if (!net->layers[i].frozen)
+            return trainable ? (size_t)(net->layers[i].params - net->params)
+                             : (size_t)(net->layers[i].state - net->state);
+    return trainable ? net->n_params : net->n_state;
+}
+
 /* sync_bn: every rank's non-trainable state (batch-norm running mean and variance) becomes
- * the average over ranks. */
+ * the average over ranks; frozen layers' stay as they are. */
 static int sync_state(trainer *t, gn_err *err)
 {
-    if (t->nranks == 1 || !t->o.sync_bn || !t->net->n_state) return GN_OK;
-    int rc = gn_dist_sum_f32(t->net->state, t->net->n_state, "sync_bn (MPI_Allreduce)", err);
+    size_t lo = unfrozen_from(t->net, 0), n = t->net->n_state - lo;
+    if (t->nranks == 1 || !t->o.sync_bn || !n) return GN_OK;
+    float *st = t->net->state + lo;
+    int rc = gn_dist_sum_f32(st, n, "sync_bn (MPI_Allreduce)", err);
     if (rc) return rc;
     float inv = 1.0f / (float)t->nranks;
-    for (size_t i = 0; i < t->net->n_state; i++) t->net->state[i] *= inv;
+    for (size_t i = 0; i < n; i++) st[i] *= inv;
     return GN_OK;
 }
 
@@ -809,7 +823,9 @@ static int reduce(trainer *t, iter_result *r, int nonfinite, gn_err *err)
 {
     int rc = t->grad_rc;
     if (rc) *err = t->grad_err;
-    if (!rc && t->grad_hi > 0) rc = gn_dist_isum_f32(t->net->grads, t->grad_hi, err);
+    /* the frozen layers' gradients are zero on every rank: not sent */
+    size_t lo = unfrozen_from(t->net, 1);
+    if (!rc && t->grad_hi > lo) rc = gn_dist_isum_f32(t->net->grads + lo, t->grad_hi - lo, err);
     double tw = gn_now();
     if (!rc) rc = gn_dist_wait_all("gradient allreduce (MPI_Iallreduce)", err);
     t->t_wait += gn_now() - tw;
