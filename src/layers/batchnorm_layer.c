@@ -93,7 +93,8 @@ static void bn_backward(gn_layer *l, const gn_ctx *ctx)
     int C = l->out.c, HW = l->out.h * l->out.w;
     float *xhat = l->save, *istd = l->save + (size_t)l->batch * gn_shape_size(l->out);
     batchnorm_backward(l->dx[0], layer_grad(l, b->gamma), layer_grad(l, b->beta), l->dy, xhat,
-                       istd, layer_param(l, b->gamma), ctx->batch, C, HW, ctx->train && !l->frozen, 1);
+                       istd, layer_param(l, b->gamma), ctx->batch, C, HW,
+                       ctx->train && !l->frozen, 1);
 }
 
 static void bn_destroy(gn_layer *l)

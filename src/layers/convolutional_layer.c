@@ -198,7 +198,8 @@ static void conv_backward(gn_layer *l, const gn_ctx *ctx)
         batchnorm_act_backward(l->dy, xhat, layer_param(l, c->gamma), layer_param(l, c->beta),
                                sh.N, sh.K, PQ, c->act);
         batchnorm_backward(l->dy, layer_grad(l, c->gamma), layer_grad(l, c->beta), l->dy, xhat,
-                           istd, layer_param(l, c->gamma), sh.N, sh.K, PQ, ctx->train && !l->frozen, 0);
+                           istd, layer_param(l, c->gamma), sh.N, sh.K, PQ,
+                           ctx->train && !l->frozen, 0);
     } else {
         act_backward(l->dy, l->y, (size_t)sh.N * sh.K * PQ, c->act);
     }
