@@ -896,12 +896,13 @@ static void log_progress(trainer *t, const iter_result *r, gn_train_result *res,
     double ips = dt > 0 ? t->images_log / dt : 0;
     double wait = dt > 0 ? (st.wait_s - t->wait_log) / dt : 0;
     double per_iter = t->t_train / (double)(t->iter - res->start_iter);
-    char eta[32];
+    char eta[32], gnorm[48] = "";
     format_eta(per_iter * (double)(t->o.max_batches - t->iter), eta, sizeof eta);
+    if (t->o.clip_grad_norm > 0) snprintf(gnorm, sizeof gnorm, "  grad norm %.3g", r->grad_norm);
     logf_(t, log_now && !args->progress_interactive ? GN_LOG_INFO : GN_LOG_PROGRESS,
-          "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  %.1f img/s  "
+          "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g%s  %.1f img/s  "
           "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
-          t->smooth_loss, r->lr, ips, 100 * wait, eta);
+          t->smooth_loss, r->lr, gnorm, ips, 100 * wait, eta);
     t->t_progress = now;
     if (log_now && t->metrics) {
         fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
