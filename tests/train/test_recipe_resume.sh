@@ -74,6 +74,12 @@ check "grep -q '^final:' $tmp/e.log" "--weights loads an EMA best"
 rc=$?
 check "[ $rc -ne 0 ] && grep -q 'optimizer=adamw' $tmp/f.log" "resuming an AdamW run with SGD refused"
 
+# warm-up in epochs: 9 iterations per epoch here; lr of iteration 0 = 0.05 x warmup_start
+"$G" train "$tmp/t.cfg" --out "$tmp/w" --threads 2 --set net.max_batches=3 \
+    --set train.warmup_epochs=1 --set train.warmup_start=0.2 >"$tmp/w.log" 2>&1
+check "grep -q 'warm-up 9 iterations' $tmp/w.log" "warmup_epochs=1 is 9 iterations"
+check "grep -q '^1,[0-9.]*,[0-9.]*,0.01,' $tmp/w/metrics.csv" "first iteration at 0.2 x the lr"
+
 # 2 ranks == 1 process (a net without batch norm and dropout, which differ per rank)
 C=${CKPT_COMPARE:-}
 if [ "${GN_MPI:-0}" = 1 ] && command -v mpirun >/dev/null && [ -n "$C" ]; then
