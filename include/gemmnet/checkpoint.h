@@ -82,6 +82,23 @@ int gn_ckpt_load_net(gn_ckpt *c, gn_net *net, float *momentum, int flags, gn_err
 int gn_ckpt_n_skipped(const gn_ckpt *c);
 const char *gn_ckpt_skipped(const gn_ckpt *c, int i);
 
+/* More tensors laid out as the network's: as net->params (of_state = 0: one tensor per
+ * trainable parameter) or as net->state (of_state = 1: one per state tensor), stored as
+ * "<prefix>.<parameter name>", e.g. "optimizer.exp_avg.layers.3.weight" or
+ * "ema.layers.3.bn.running_mean". gn_ckpt_save and gn_ckpt_load_net are these with the one
+ * extra {"optimizer.momentum", momentum, 0}. Loading copies each extra from the file (a
+ * missing one is refused). Tensors named "optimizer.*" or "ema.*" are a run's training state:
+ * a load that does not ask for them ignores them (never "not in the network"). */
+typedef struct gn_ckpt_extra {
+    const char *prefix;
+    float *data;
+    int of_state;
+} gn_ckpt_extra;
+int gn_ckpt_save_extra(const char *path, const gn_net *net, const gn_ckpt_extra *x, int n_x,
+                       const gn_kv *meta, int n_meta, gn_err *err);
+int gn_ckpt_load_extra(gn_ckpt *c, gn_net *net, const gn_ckpt_extra *x, int n_x, int flags,
+                       gn_err *err);
+
 /* zlib's CRC-32 (polynomial 0xEDB88320, reflected, init and final xor 0xFFFFFFFF): start with
  * crc = 0 and feed the bytes in pieces. */
 uint32_t gn_crc32(uint32_t crc, const void *data, size_t n);

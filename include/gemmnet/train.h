@@ -33,6 +33,10 @@ typedef struct gn_schedule {
     float scales[GN_MAX_STEPS];
     int n_steps;
     int64_t burn_in;     /* warm-up: lr * (iter/burn_in)^power for iter < burn_in (darknet) */
+    int64_t warmup;      /* linear warm-up (torch's LinearLR): the policy's lr times
+                          * start + (1 - start) * iter/warmup for iter < warmup */
+    double warmup_start;
+
     int64_t max_batches;
     uint64_t seed;       /* for the random policy */
 } gn_schedule;
@@ -71,6 +75,16 @@ typedef struct gn_train_opts {
     gn_schedule sched;
     double momentum, decay;
     int nesterov;
+    /* [train] optimizer and recipe elements (docs/training.md, gemmnet/optim.h) */
+    int optimizer;                 /* gn_optim_kind */
+    double beta1, beta2, eps;      /* AdamW */
+    int amsgrad;
+    double norm_decay, bias_decay; /* weight decay of batch-norm weights / of biases */
+    double warmup_epochs;          /* warm-up in epochs (turned into sched.warmup) */
+    double clip_grad_norm;         /* 0: off */
+    double ema_decay;              /* 0: no EMA of the weights */
+    int ema_every, ema_warmup, ema_eval;
+    int best_ema;                  /* [checkpoint] best=ema: best.safetensors holds the EMA */
     uint64_t seed;
     /* [train] */
     int log_every;       /* log line every N iterations when not on a terminal */

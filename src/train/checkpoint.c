@@ -330,12 +330,20 @@ static int ckpt_add_tensor(gn_ckpt *c, int cap, const char *name, const gn_param
     return GN_OK;
 }
 
+/* Where parameter p of layer l lives in extra x (laid out as net->params or net->state). */
+static float *extra_at(const gn_net *net, const gn_ckpt_extra *x, const gn_layer *l,
+                       const gn_param *p)
+{
+    return x->of_state ? x->data + (l->state - net->state) + p->offset
+                       : x->data + (l->params - net->params) + p->offset;
+}
+
 /* Builds the header of net as a gn_ckpt (data not copied: each tensor points at its source). */
-static int ckpt_describe(gn_ckpt **out, const gn_net *net, const float *momentum,
+static int ckpt_describe(gn_ckpt **out, const gn_net *net, const gn_ckpt_extra *x, int n_x,
                          const gn_kv *meta, int n_meta, gn_err *err)
 {
     int rc = GN_OK, cap = 0;
-    for (int i = 0; i < net->n_layers; i++) cap += 2 * net->layers[i].n_par;
+    for (int i = 0; i < net->n_layers; i++) cap += (1 + n_x) * net->layers[i].n_par;
     gn_ckpt *c = calloc(1, sizeof *c);
     if (!c) return gn_err_set(err, GN_ENOMEM, "out of memory");
     c->t = calloc((size_t)(cap ? cap : 1), sizeof *c->t);
@@ -353,17 +361,17 @@ static int ckpt_describe(gn_ckpt **out, const gn_net *net, const float *momentum
             if ((rc = ckpt_add_tensor(c, cap, name, p, gn_param_data(l, p), &off))) goto oom;
         }
     }
-    if (momentum)
+    for (int k = 0; k < n_x; k++)
         for (int i = 0; i < net->n_layers; i++) {
             const gn_layer *l = &net->layers[i];
             for (int j = 0; j < l->n_par; j++) {
                 const gn_param *p = &l->par[j];
-                if (!p->trainable) continue;
-                char pn[CK_NAME_MAX - 32];
+                if (p->trainable == x[k].of_state) continue;
+                char pn[CK_NAME_MAX - 64];
                 gn_param_full_name(l, p, pn, sizeof pn);
-                snprintf(name, sizeof name, "optimizer.momentum.%s", pn);
-                const float *src = momentum + (l->params - net->params) + p->offset;
-                if ((rc = ckpt_add_tensor(c, cap, name, p, src, &off))) goto oom;
+                snprintf(name, sizeof name, "%.60s.%s", x[k].prefix, pn);
+                if ((rc = ckpt_add_tensor(c, cap, name, p, extra_at(net, &x[k], l, p), &off)))
+                    goto oom;
             }
         }
     c->data_size = off;
@@ -476,14 +484,21 @@ static int write_all(FILE *f, const void *p, size_t n)
 int gn_ckpt_save(const char *path, const gn_net *net, const float *momentum, const gn_kv *meta,
                  int n_meta, gn_err *err)
 {
-    if (!path || !*path || !net || n_meta < 0 || (n_meta && !meta))
+    gn_ckpt_extra x = {"optimizer.momentum", (float *)momentum, 0};
+    return gn_ckpt_save_extra(path, net, &x, momentum ? 1 : 0, meta, n_meta, err);
+}
+
+int gn_ckpt_save_extra(const char *path, const gn_net *net, const gn_ckpt_extra *x, int n_x,
+                       const gn_kv *meta, int n_meta, gn_err *err)
+{
+    if (!path || !*path || !net || n_meta < 0 || (n_meta && !meta) || n_x < 0 || (n_x && !x))
         return gn_err_set(err, GN_EINVAL, "gn_ckpt_save: bad arguments");
     if (!host_is_le())
         return gn_err_set(err, GN_ENOTSUP, "checkpoints need a little-endian host");
     gn_ckpt *c = NULL;
     char *json = NULL, *tmp = NULL, *dir = NULL;
     FILE *f = NULL;
-    int fd = -1, rc = ckpt_describe(&c, net, momentum, meta, n_meta, err);
+    int fd = -1, rc = ckpt_describe(&c, net, x, n_x, meta, n_meta, err);
     if (rc) return rc;
     size_t hlen = 0;
     json = ckpt_header_json(c, &hlen);
@@ -970,40 +985,55 @@ static int str_cmp(const void *a, const void *b)
 
 int gn_ckpt_load_net(gn_ckpt *c, gn_net *net, float *momentum, int flags, gn_err *err)
 {
-    if (!c || !net) return gn_err_set(err, GN_EINVAL, "gn_ckpt_load_net: bad arguments");
+    gn_ckpt_extra x = {"optimizer.momentum", momentum, 0};
+    return gn_ckpt_load_extra(c, net, &x, momentum ? 1 : 0, flags, err);
+}
+
+/* Training state of a run (optimizer state, the EMA): never "not in the network". */
+static int is_training_state(const char *name)
+{
+    return !strncmp(name, "optimizer.", 10) || !strncmp(name, "ema.", 4);
+}
+
+int gn_ckpt_load_extra(gn_ckpt *c, gn_net *net, const gn_ckpt_extra *x, int n_x, int flags,
+                       gn_err *err)
+{
+    if (!c || !net || n_x < 0 || (n_x && !x))
+        return gn_err_set(err, GN_EINVAL, "gn_ckpt_load_net: bad arguments");
     free_strs(c->skipped, c->n_skipped);
     c->skipped = NULL;
     c->n_skipped = 0;
     int cap = 0;
-    for (int i = 0; i < net->n_layers; i++) cap += 2 * net->layers[i].n_par;
+    for (int i = 0; i < net->n_layers; i++) cap += (1 + n_x) * net->layers[i].n_par;
     ck_copy *plan = malloc((size_t)(cap ? cap : 1) * sizeof *plan);
     char **expected = calloc((size_t)(cap ? cap : 1), sizeof *expected);
     int n_plan = 0, n_exp = 0, rc = GN_OK;
     if (!plan || !expected) goto oom;
     char name[CK_NAME_MAX];
-    for (int pass = 0; pass < 2; pass++)
+    /* pass 0: the network's own tensors; pass k > 0: extra k-1 */
+    for (int pass = 0; pass <= n_x; pass++)
         for (int i = 0; i < net->n_layers; i++) {
             gn_layer *l = &net->layers[i];
             for (int j = 0; j < l->n_par; j++) {
                 const gn_param *p = &l->par[j];
-                char pn[CK_NAME_MAX - 32];
+                char pn[CK_NAME_MAX - 64];
                 gn_param_full_name(l, p, pn, sizeof pn);
                 float *dst;
                 if (pass == 0) {
                     snprintf(name, sizeof name, "%s", pn);
                     dst = gn_param_data(l, p);
                 } else {
-                    if (!p->trainable) continue;
-                    snprintf(name, sizeof name, "optimizer.momentum.%s", pn);
-                    dst = momentum ? momentum + (l->params - net->params) + p->offset : NULL;
+                    const gn_ckpt_extra *e = &x[pass - 1];
+                    if (p->trainable == e->of_state) continue;
+                    snprintf(name, sizeof name, "%.60s.%s", e->prefix, pn);
+                    dst = extra_at(net, e, l, p);
                 }
                 if (!(expected[n_exp] = gn_strdup(name))) goto oom;
                 n_exp++;
-                if (pass == 1 && !momentum) continue;
                 const ck_tensor *t = NULL;
                 if ((rc = match_tensor(c, name, p, flags, &t, err))) {
-                    if (pass == 1 && !gn_ckpt_has(c, name))
-                        gn_err_wrap(err, "momentum was asked for");
+                    if (pass > 0 && !gn_ckpt_has(c, name))
+                        gn_err_wrap(err, "%s was asked for", x[pass - 1].prefix);
                     goto done;
                 }
                 if (t) plan[n_plan++] = (ck_copy){dst, t};
@@ -1013,6 +1043,7 @@ int gn_ckpt_load_net(gn_ckpt *c, gn_net *net, float *momentum, int flags, gn_err
     for (int i = 0; i < c->n_t; i++) {
         const char *tn = c->t[i].name;
         if (bsearch(&tn, expected, (size_t)n_exp, sizeof *expected, str_cmp)) continue;
+        if (is_training_state(tn)) continue;
         if (!(flags & GN_CKPT_SKIP_MISMATCH)) {
             rc = gn_err_set(err, GN_ESHAPE, "%s: in the checkpoint but not in the network", tn);
             goto done;

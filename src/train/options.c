@@ -1,6 +1,7 @@
 /* The training settings of a config: darknet's [net] keys, and gemmnet's [train], [eval] and
  * [checkpoint] sections. */
 #include "gemmnet/gemmnet.h"
+#include "gemmnet/optim.h"
 #include "gemmnet/train.h"
 
 #include <string.h>
@@ -18,6 +19,8 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     static const char *const policies[] = {"constant", "step", "steps", "exp", "poly",
                                            "sigmoid", "random", "cosine", NULL};
     static const char *const on_error[] = {"stop", "continue", NULL};
+    static const char *const optimizers[] = {"sgd", "adamw", NULL}; /* gn_optim_kind's order */
+    static const char *const best_names[] = {"model", "ema", NULL};
     memset(o, 0, sizeof *o);
     gn_cfg_section *net = gn_cfg_section_find(cfg, "net");
     gn_cfg_section *tr = gn_cfg_section_find(cfg, "train");
@@ -40,8 +43,48 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
                             "give max_batches or epochs, not both");
     TRY(gn_cfg_float(net, "learning_rate", 0.001, 0, 1e6, &s->lr, err));
     TRY(gn_cfg_float(net, "learning_rate_min", 0, 0, 1e6, &s->lr_min, err));
+    TRY(gn_cfg_enum(tr, "optimizer", optimizers, GN_OPTIM_SGD, &o->optimizer, err));
     TRY(gn_cfg_float(net, "momentum", 0.9, 0, 1, &o->momentum, err));
-    TRY(gn_cfg_float(net, "decay", 0.0001, 0, 1, &o->decay, err));
+    /* AdamW's default weight decay is PyTorch's */
+    TRY(gn_cfg_float(net, "decay", o->optimizer == GN_OPTIM_ADAMW ? 0.01 : 0.0001, 0, 1,
+                     &o->decay, err));
+    TRY(gn_cfg_float(tr, "norm_decay", o->decay, 0, 1, &o->norm_decay, err));
+    TRY(gn_cfg_float(tr, "bias_decay", o->decay, 0, 1, &o->bias_decay, err));
+    TRY(gn_cfg_float(tr, "beta1", 0.9, 0, 0.999999, &o->beta1, err));
+    TRY(gn_cfg_float(tr, "beta2", 0.999, 0, 0.999999999, &o->beta2, err));
+    TRY(gn_cfg_float(tr, "eps", 1e-8, 0, 1, &o->eps, err));
+    TRY(gn_cfg_bool(tr, "amsgrad", 0, &o->amsgrad, err));
+    if (o->optimizer != GN_OPTIM_ADAMW) {
+        static const char *const adam_keys[] = {"beta1", "beta2", "eps", "amsgrad", NULL};
+        for (int i = 0; adam_keys[i]; i++)
+            if (gn_cfg_has(tr, adam_keys[i]))
+                return gn_cfg_error(gn_cfg_kv_find(tr, adam_keys[i]), tr, err, GN_ECONFIG,
+                                    "%s is a setting of optimizer=adamw, and this config "
+                                    "trains with SGD", adam_keys[i]);
+    }
+    TRY(gn_cfg_float(tr, "clip_grad_norm", 0, 0, 1e30, &o->clip_grad_norm, err));
+    TRY(gn_cfg_float(tr, "ema_decay", 0, 0, 1, &o->ema_decay, err));
+    TRY(gn_cfg_int(tr, "ema_every", 1, 1, 1 << 30, &o->ema_every, err));
+    TRY(gn_cfg_bool(tr, "ema_warmup", 0, &o->ema_warmup, err));
+    TRY(gn_cfg_bool(tr, "ema_eval", o->ema_decay > 0, &o->ema_eval, err));
+    TRY(gn_cfg_enum(ck, "best", best_names, o->ema_eval, &o->best_ema, err));
+    if (o->ema_decay == 0) {
+        static const char *const ema_keys[] = {"ema_every", "ema_warmup", "ema_eval", NULL};
+        for (int i = 0; ema_keys[i]; i++)
+            if (gn_cfg_has(tr, ema_keys[i]))
+                return gn_cfg_error(gn_cfg_kv_find(tr, ema_keys[i]), tr, err, GN_ECONFIG,
+                                    "%s needs the EMA of the weights: set ema_decay (e.g. "
+                                    "0.9998)", ema_keys[i]);
+        if (o->best_ema)
+            return gn_cfg_error(gn_cfg_kv_find(ck, "best"), ck, err, GN_ECONFIG,
+                                "best=ema needs the EMA of the weights: set [train] ema_decay");
+    }
+    TRY(gn_cfg_i64(tr, "warmup", 0, 0, INT64_MAX / 2, &s->warmup, err));
+    TRY(gn_cfg_float(tr, "warmup_epochs", 0, 0, 1e9, &o->warmup_epochs, err));
+    if (s->warmup && o->warmup_epochs > 0)
+        return gn_cfg_error(gn_cfg_kv_find(tr, "warmup_epochs"), tr, err, GN_ECONFIG,
+                            "give warmup (iterations) or warmup_epochs, not both");
+    TRY(gn_cfg_float(tr, "warmup_start", 0.01, 1e-12, 1, &s->warmup_start, err));
     TRY(gn_cfg_bool(net, "nesterov", 0, &o->nesterov, err));
     if (o->nesterov && o->momentum <= 0)
         return gn_cfg_error(gn_cfg_kv_find(net, "nesterov"), net, err, GN_ECONFIG,
@@ -49,7 +92,8 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     TRY(gn_cfg_bool(net, "adam", 0, &adam, err));
     if (adam)
         return gn_cfg_error(gn_cfg_kv_find(net, "adam"), net, err, GN_ENOTSUP,
-                            "Adam is not supported; gemmnet trains with SGD (momentum, nesterov)");
+                            "darknet's Adam is not supported; for torch's AdamW set [train] "
+                            "optimizer=adamw");
     TRY(gn_cfg_enum(net, "policy", policies, GN_POLICY_CONSTANT, &pol, err));
     s->policy = (gn_policy)pol;
     TRY(gn_cfg_float(net, "gamma", 1, -1e6, 1e6, &s->gamma, err));

@@ -6,9 +6,21 @@
 
 #include <math.h>
 
+static double policy_lr(const gn_schedule *s, int64_t iter);
+
 double gn_schedule_lr(const gn_schedule *s, int64_t iter)
 {
     if (iter < 0) iter = 0;
+    double lr = policy_lr(s, iter);
+    /* torch's LinearLR(start_factor, total_iters=warmup), chained with the policy */
+    if (s->warmup > 0 && iter < s->warmup)
+        lr *= s->warmup_start + (1.0 - s->warmup_start) * (double)iter / (double)s->warmup;
+    return lr;
+}
+
+/* darknet's burn_in, then the policy */
+static double policy_lr(const gn_schedule *s, int64_t iter)
+{
     if (s->burn_in > 0 && iter < s->burn_in)
         return s->lr * pow((double)iter / (double)s->burn_in, s->power);
     double t = (double)iter;

@@ -44,6 +44,7 @@ typedef struct trainer {
     gn_net *net;
     gn_loader *train, *val;
     gn_optim *opt;
+    gn_ema *ema;         /* NULL: no EMA of the weights */
     int mini;            /* images per mini-batch (on this rank) */
     int global;          /* images per iteration over all ranks */
     int rank, nranks;
@@ -82,6 +83,7 @@ typedef struct iter_result {
     int stop;            /* data-parallel: a stop was requested on some rank */
     int ckpt_due;        /* data-parallel: rank 0's clock says a timed checkpoint is due */
     double t0;           /* gn_now() when it began */
+    double grad_norm;    /* with clip_grad_norm: the gradients' norm before clipping */
 } iter_result;
 
 static void logf_(const trainer *t, int kind, const char *fmt, ...)
@@ -143,10 +145,30 @@ static char *class_names(const trainer *t)
     return s;
 }
 
-static int save_checkpoint(trainer *t, const char *path, gn_err *err)
+/* The training state beside the weights: the optimizer's buffers and the EMA. x: room for
+ * GN_OPTIM_MAX_STATE + 2 entries; returns how many. */
+static int training_extras(const trainer *t, gn_ckpt_extra *x, char names[][48])
+{
+    int n = 0;
+    for (int i = 0; i < t->opt->ops->n_state; i++) {
+        snprintf(names[i], 48, "optimizer.%s", t->opt->ops->state_names[i]);
+        x[n++] = (gn_ckpt_extra){names[i], t->opt->state[i], 0};
+    }
+    if (t->ema) {
+        x[n++] = (gn_ckpt_extra){"ema", t->ema->params, 0};
+        x[n++] = (gn_ckpt_extra){"ema", t->ema->state, 1};
+    }
+    return n;
+}
+
+/* ema_weights: the file holds the EMA as the network's weights and no training state (a best
+ * checkpoint with [checkpoint] best=ema). */
+static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err *err)
 {
     char iter[32], epoch[32], cursor[32], seed[32], best[64], smooth[64], lr[64], threads[16];
-    char ranks[16];
+    char ranks[16], steps[32], ema_updates[32];
+    snprintf(steps, sizeof steps, "%" PRId64, t->opt->steps);
+    snprintf(ema_updates, sizeof ema_updates, "%" PRId64, t->ema ? t->ema->updates : 0);
     snprintf(ranks, sizeof ranks, "%d", t->nranks);
     int64_t e, b;
     gn_loader_position(t->train, &e, &b);
@@ -175,8 +197,18 @@ static int save_checkpoint(trainer *t, const char *path, gn_err *err)
         {"net_hash", t->net_hash},
         {"config", t->cfg_text},
         {"classes", classes},
+        {"optimizer", t->opt->ops->name},
+        {"optimizer_steps", steps},
+        {"weights", ema_weights ? "ema" : "model"},
+        {"ema_updates", ema_updates}, /* last: left out without an EMA */
     };
-    int rc = gn_ckpt_save(path, t->net, t->opt->state[0], meta, (int)(sizeof meta / sizeof meta[0]), err);
+    int n_meta = (int)(sizeof meta / sizeof meta[0]) - (t->ema ? 0 : 1);
+    gn_ckpt_extra x[GN_OPTIM_MAX_STATE + 2];
+    char names[GN_OPTIM_MAX_STATE][48];
+    int n_x = ema_weights ? 0 : training_extras(t, x, names);
+    if (ema_weights) gn_ema_swap(t->ema);
+    int rc = gn_ckpt_save_extra(path, t->net, x, n_x, meta, n_meta, err);
+    if (ema_weights) gn_ema_swap(t->ema);
     free(classes);
     return rc;
 }
@@ -235,15 +267,15 @@ static void remove_stale_temps(trainer *t)
  * the trained weights would be lost, so that is an error either way. */
 static int checkpoint(trainer *t, int improved, int numbered, int final, gn_err *err)
 {
-    int rc = save_checkpoint(t, t->path_last, err);
+    int rc = save_checkpoint(t, t->path_last, 0, err);
     if (!rc && numbered && t->o.ckpt_keep > 0) {
         char name[64], p[4200];
         snprintf(name, sizeof name, "ckpt-%08" PRId64 ".safetensors", t->iter);
         join(p, sizeof p, t->args->out_dir, name);
-        rc = save_checkpoint(t, p, err);
+        rc = save_checkpoint(t, p, 0, err);
         if (!rc) prune_numbered(t);
     }
-    if (!rc && improved) rc = save_checkpoint(t, t->path_best, err);
+    if (!rc && improved) rc = save_checkpoint(t, t->path_best, t->o.best_ema, err);
     if (rc) {
         if (t->o.ckpt_on_error == 0) return gn_err_wrap(err, "checkpoint at iteration %" PRId64
                                                         " failed; the previous one is intact",
@@ -373,8 +405,38 @@ static int resume(trainer *t, const char *path, gn_err *err)
                               "checkpoint's metadata" : "");
         goto done;
     }
-    if ((rc = gn_ckpt_load_net(c, t->net, t->opt->state[0], GN_CKPT_STRICT, err))) goto done;
+    const char *weights = gn_ckpt_meta(c, "weights");
+    if (weights && !strcmp(weights, "ema")) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s holds the EMA of the weights ([checkpoint] "
+                        "best=ema) and no training state: resume from last.safetensors, or start "
+                        "from these weights with --weights", path);
+        goto done;
+    }
+    const char *opt = gn_ckpt_meta(c, "optimizer");
+    if (!opt) opt = "sgd"; /* checkpoints before there was a choice */
+    if (strcmp(opt, t->opt->ops->name)) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s was written by a run with optimizer=%s, this "
+                        "config has optimizer=%s: resuming would start the optimizer's state "
+                        "afresh; refused (use --weights to start from its weights)", path, opt,
+                        t->opt->ops->name);
+        goto done;
+    }
+    const char *ema_updates = gn_ckpt_meta(c, "ema_updates");
+    gn_ckpt_extra x[GN_OPTIM_MAX_STATE + 2];
+    char names[GN_OPTIM_MAX_STATE][48];
+    int n_x = training_extras(t, x, names);
+    if (t->ema && !ema_updates) n_x -= 2; /* EMA switched on now: it starts below */
+    if ((rc = gn_ckpt_load_extra(c, t->net, x, n_x, GN_CKPT_STRICT, err))) goto done;
+    const char *steps = gn_ckpt_meta(c, "optimizer_steps");
     t->iter = strtoll(it, NULL, 10);
+    t->opt->steps = steps ? strtoll(steps, NULL, 10) : t->iter;
+    if (t->ema && ema_updates) {
+        t->ema->updates = strtoll(ema_updates, NULL, 10);
+    } else if (t->ema) {
+        gn_ema_reset(t->ema);
+        logf_(t, GN_LOG_WARN, "%s has no EMA of the weights: the EMA starts from its weights "
+              "now", path);
+    }
     int64_t e = strtoll(ep, NULL, 10), b = strtoll(cur, NULL, 10);
     const char *best = gn_ckpt_meta(c, "best_metric"), *sm = gn_ckpt_meta(c, "smoothed_loss");
     if (best) t->best = strtod(best, NULL);
@@ -497,6 +559,7 @@ static void free_trainer(trainer *t)
     gn_loader_free(&t->train);
     gn_loader_free(&t->val);
     gn_optim_free(&t->opt);
+    gn_ema_free(&t->ema);
     gn_net_free(&t->net);
     free(t->cfg_text);
 }
@@ -540,11 +603,13 @@ static int sync_state(trainer *t, gn_err *err)
 {
     size_t lo = unfrozen_from(t->net, 0), n = t->net->n_state - lo;
     if (t->nranks == 1 || !t->o.sync_bn || !n) return GN_OK;
-    float *st = t->net->state + lo;
-    int rc = gn_dist_sum_f32(st, n, "sync_bn (MPI_Allreduce)", err);
-    if (rc) return rc;
     float inv = 1.0f / (float)t->nranks;
-    for (size_t i = 0; i < n; i++) st[i] *= inv;
+    for (int k = 0; k < (t->ema ? 2 : 1); k++) {
+        float *s = (k ? t->ema->state : t->net->state) + lo;
+        int rc = gn_dist_sum_f32(s, n, "sync_bn (MPI_Allreduce)", err);
+        if (rc) return rc;
+        for (size_t i = 0; i < n; i++) s[i] *= inv;
+    }
     return GN_OK;
 }
 
@@ -558,6 +623,10 @@ static int bcast_model(trainer *t, gn_err *err)
                                "optimizer state (MPI_Bcast)", err);
     if (!rc && t->net->n_state)
         rc = gn_dist_bcast_f32(t->net->state, t->net->n_state, 0, "state (MPI_Bcast)", err);
+    if (!rc && t->ema)
+        rc = gn_dist_bcast_f32(t->ema->params, t->net->n_params, 0, "EMA (MPI_Bcast)", err);
+    if (!rc && t->ema && t->net->n_state)
+        rc = gn_dist_bcast_f32(t->ema->state, t->net->n_state, 0, "EMA (MPI_Bcast)", err);
     return rc;
 }
 
@@ -575,7 +644,10 @@ static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn
         *improved = (int)imp;
         return GN_OK;
     }
+    int swap = t->ema && t->o.ema_eval;
+    if (swap) gn_ema_swap(t->ema);
     rc = gn_evaluate(t->net, t->val, 0, r, err);
+    if (swap) gn_ema_swap(t->ema);
     drain_failures(t, t->val);
     if (rc) return rc;
     if (t->val_sharded) {
@@ -601,11 +673,13 @@ static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn
     if (!t->metrics) return GN_OK; /* ranks other than 0 */
     if (t->classify)
         logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.4f  top1 %.2f%%  top5 "
-              "%.2f%%  (%" PRId64 " images, %.1fs)%s", t->iter, r->loss, 100 * r->top1,
-              100 * r->top5, r->images, gn_now() - t0, *improved ? "  best so far" : "");
+              "%.2f%%  (%" PRId64 " images, %.1fs)%s%s", t->iter, r->loss, 100 * r->top1,
+              100 * r->top5, r->images, gn_now() - t0, swap ? "  (EMA)" : "",
+              *improved ? "  best so far" : "");
     else
-        logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.6f (%" PRId64 " rows)%s",
-              t->iter, r->loss, r->images, *improved ? "  best so far" : "");
+        logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.6f (%" PRId64 " rows)%s%s",
+              t->iter, r->loss, r->images, swap ? "  (EMA)" : "",
+              *improved ? "  best so far" : "");
     fprintf(t->metrics, "%" PRId64 ",%.4f,,%.6g,,,%.6f,", t->iter, epoch_now(t),
             gn_schedule_lr(&t->o.sched, t->iter), r->loss);
     if (t->classify)
@@ -682,6 +756,8 @@ static int setup_data(trainer *t, gn_err *err)
                           "than one batch of %d", gn_loader_size(t->train), t->global);
     if (!t->o.max_batches) t->o.max_batches = (int64_t)t->o.epochs * t->iters_per_epoch;
     t->o.sched.max_batches = t->o.max_batches;
+    if (t->o.warmup_epochs > 0)
+        t->o.sched.warmup = (int64_t)llround(t->o.warmup_epochs * (double)t->iters_per_epoch);
     return GN_OK;
 }
 
@@ -689,9 +765,15 @@ static int setup_data(trainer *t, gn_err *err)
 static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
 {
     int rc;
-    gn_optim_opts oo = {.kind = GN_OPTIM_SGD, .decay = (float)t->o.decay,
-                        .momentum = (float)t->o.momentum, .nesterov = t->o.nesterov};
+    gn_optim_opts oo = {.kind = (gn_optim_kind)t->o.optimizer, .decay = (float)t->o.decay,
+                        .norm_decay = (float)t->o.norm_decay,
+                        .bias_decay = (float)t->o.bias_decay, .momentum = (float)t->o.momentum,
+                        .nesterov = t->o.nesterov, .beta1 = t->o.beta1, .beta2 = t->o.beta2,
+                        .eps = t->o.eps, .amsgrad = t->o.amsgrad};
     if ((rc = gn_optim_create(&t->opt, t->net, &oo, err))) return rc;
+    if (t->o.ema_decay > 0 && (rc = gn_ema_create(&t->ema, t->net, t->o.ema_decay,
+                                                  t->o.ema_every, t->o.ema_warmup, err)))
+        return rc;
     t->cfg_text = gn_cfg_dump(t->cfg);
     if (!t->cfg_text) return gn_err_set(err, GN_ENOMEM, "out of memory");
     snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(t->cfg));
@@ -721,6 +803,14 @@ static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
           t->val ? "" : " (no validation split)", gn_loader_classes(t->train), t->o.max_batches,
           t->iters_per_epoch);
     if (t->val) logf_(t, GN_LOG_INFO, "validation: %" PRId64 " images", gn_loader_size(t->val));
+    if (t->o.optimizer != GN_OPTIM_SGD || t->ema || t->o.clip_grad_norm > 0 ||
+        t->o.sched.warmup > 0)
+        logf_(t, GN_LOG_INFO, "optimizer %s%s; weight decay %g (batch norm %g, biases %g)%s; "
+              "warm-up %" PRId64 " iterations; gradient clipping %s; EMA %s", t->opt->ops->name,
+              t->o.amsgrad ? " (amsgrad)" : "", t->o.decay, t->o.norm_decay, t->o.bias_decay,
+              t->net->n_layers && t->opt->n_groups > 1 ? ", per group" : "",
+              t->o.sched.warmup, t->o.clip_grad_norm > 0 ? "on" : "off",
+              t->ema ? (t->o.ema_eval ? "on, evaluated" : "on") : "off");
     return GN_OK;
 }
 
@@ -743,6 +833,7 @@ static int start_point(trainer *t, gn_train_result *res, gn_err *err)
     } else if (t->args->weights) {
         if ((rc = load_weights(t, err))) return rc;
     }
+    if (t->ema && !t->resumed) gn_ema_reset(t->ema); /* the EMA starts as the weights */
     /* the same starting point on every rank (after a resume: rank 0's copy, byte for byte) */
     if ((rc = bcast_model(t, err))) return rc;
     if (t->rank == 0 && (rc = open_metrics(t, t->resumed, err))) return rc;
@@ -849,7 +940,7 @@ static int iteration(trainer *t, iter_result *r, gn_err *err)
     /* One mini-batch on one rank: the step runs inside backward, each layer's as soon as its
      * gradients are final, zeroing them as it goes; else after the last backward (and the
      * allreduce). */
-    int fold = t->nranks == 1 && t->o.subdivisions == 1;
+    int fold = t->nranks == 1 && t->o.subdivisions == 1 && t->o.clip_grad_norm <= 0;
     if (!t->grads_zero) gn_net_zero_grads(t->net);
     t->grads_zero = 0;
     int nonfinite = 0, rc;
@@ -861,8 +952,11 @@ static int iteration(trainer *t, iter_result *r, gn_err *err)
     }
     r->stop = t->args->stop && *t->args->stop;
     if (t->nranks > 1 && (rc = reduce(t, r, nonfinite, err))) return rc;
+    /* clipping needs every gradient (after the sum over ranks): the step cannot be folded */
+    if (t->o.clip_grad_norm > 0) r->grad_norm = gn_optim_clip_grad_norm(t->opt, t->o.clip_grad_norm);
     if (!fold) gn_optim_step(t->opt, r->lr);
     t->iter++;
+    if (t->ema) gn_ema_after_step(t->ema, t->iter);
     t->images_run += t->global;
     t->images_log += t->global;
     t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? r->loss
@@ -885,12 +979,13 @@ static void log_progress(trainer *t, const iter_result *r, gn_train_result *res,
     double ips = dt > 0 ? t->images_log / dt : 0;
     double wait = dt > 0 ? (st.wait_s - t->wait_log) / dt : 0;
     double per_iter = t->t_train / (double)(t->iter - res->start_iter);
-    char eta[32];
+    char eta[32], gnorm[48] = "";
     format_eta(per_iter * (double)(t->o.max_batches - t->iter), eta, sizeof eta);
+    if (t->o.clip_grad_norm > 0) snprintf(gnorm, sizeof gnorm, "  grad norm %.3g", r->grad_norm);
     logf_(t, log_now && !args->progress_interactive ? GN_LOG_INFO : GN_LOG_PROGRESS,
-          "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  %.1f img/s  "
+          "epoch %.2f  iter %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g%s  %.1f img/s  "
           "data wait %.0f%%  eta %s", epoch_now(t), t->iter, t->o.max_batches,
-          t->smooth_loss, r->lr, ips, 100 * wait, eta);
+          t->smooth_loss, r->lr, gnorm, ips, 100 * wait, eta);
     t->t_progress = now;
     if (log_now && t->metrics) {
         fprintf(t->metrics, "%" PRId64 ",%.4f,%.6f,%.6g,%.2f,%.4f,,,\n", t->iter,
