@@ -15,6 +15,27 @@ struct gn_err;
 
 #define GN_DATA_PATH_MAX 4096
 
+/* Train-split augmentations after the crop and flip (src/data/augment.c; keys in docs/data.md). */
+enum { GN_AUGMENT_NONE = 0, GN_AUGMENT_RANDAUGMENT = 1, GN_AUGMENT_TRIVIALAUGMENT = 2 };
+typedef struct gn_augment_opts {
+    int policy;           /* GN_AUGMENT_*: torchvision's RandAugment or TrivialAugmentWide */
+    int ra_n;             /* RandAugment: operations per image */
+    float ra_m;           /* RandAugment: magnitude bin, 0..30 of torchvision's 31 */
+    float ra_mstd;        /* RandAugment: timm's magnitude std, in bins (0: fixed magnitude) */
+    int bilinear;         /* geometric operations: 0 nearest (torchvision's default), 1 bilinear */
+    float fill[3];        /* 0..255: pixels a geometric operation brings in from outside */
+    float rotate;         /* RandomAffine degrees: uniform in +-rotate (0: off) */
+    float translate[2];   /* RandomAffine translate: fractions of width and height */
+    float erase_p;        /* RandomErasing probability (0: off), after normalization */
+    float erase_scale[2], erase_ratio[2];
+    int erase_random;     /* 1: standard normal values; 0: erase_value */
+    float erase_value;
+    float angle;          /* darknet [net] angle: bilinear rotation in +-angle degrees */
+    float hue;            /* darknet [net] hue: shift in HSV by +-hue (of the full circle) */
+    float saturation, exposure; /* darknet [net]: S and V scaled by a factor in [1/s, s] */
+    char warning[1024];   /* [net] keys that are not honoured, one per line; "" if none */
+} gn_augment_opts;
+
 typedef struct gn_data_opts {
     /* sources, resolved against the config file's directory; "" when not configured */
     char train[GN_DATA_PATH_MAX];
@@ -34,12 +55,15 @@ typedef struct gn_data_opts {
     int eval_resize;     /* shorter side before the centre crop */
     double max_bad_fraction;
     int64_t max_pixels;  /* refuse JPEG headers claiming more pixels than this */
+    gn_augment_opts aug;
 } gn_data_opts;
 
 /* Defaults (ImageNet mean/std, scale 0.08..1, ...) with no sources and a 3x224x224 input. */
 void gn_data_opts_default(gn_data_opts *o);
 /* Reads [data] and the input geometry (width/height/channels or inputs) from [net]; every key
- * read is marked used. Also accepts darknet's [net] augmentation keys, which are ignored. */
+ * read is marked used. darknet's [net] augmentation keys are honoured (angle, hue, saturation,
+ * exposure, aspect, flip) unless a [data] key overrides them; keys that are not honoured are
+ * named in o->aug.warning for the caller to show. */
 int gn_data_opts_parse(gn_data_opts *o, struct gn_cfg *cfg, struct gn_err *err);
 
 enum { GN_SPLIT_TRAIN = 0, GN_SPLIT_VAL = 1 };

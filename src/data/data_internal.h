@@ -73,6 +73,59 @@ void gn_normalize_factors(const float mean[3], const float std[3], float mul[3],
 void gn_finish_tensor(float *chw, int w, int h, int channels, const float jit[3],
                       const float mean[3], const float std[3]);
 
+/* ---- augmentations (augment.c) ---- */
+
+/* How geometric operations sample: nearest or bilinear, and the fill value (0..255) for pixels
+ * that come from outside the image (all 0: torchvision's fill=None, outside taps count as 0). */
+typedef struct gn_aug_geom {
+    int bilinear;
+    float fill[3];
+} gn_aug_geom;
+
+/* An operation on an 8-bit RGB image (w x h, rows of w*3 bytes) in place, with magnitude mag in
+ * the operation's own units (degrees, pixels, factor - 1, bits, threshold); tmp is scratch space
+ * of w*h*3 bytes. */
+typedef void (*gn_aug_fn)(unsigned char *img, unsigned char *tmp, int w, int h, double mag,
+                          const gn_aug_geom *g);
+
+/* How an operation's magnitude follows the bin (torchvision's _augmentation_space). */
+enum { GN_MAG_NONE, GN_MAG_LINEAR, GN_MAG_TRANSLATE_X, GN_MAG_TRANSLATE_Y, GN_MAG_POSTERIZE,
+       GN_MAG_SOLARIZE };
+
+typedef struct gn_aug_op {
+    const char *name;  /* torchvision's name */
+    int kind;          /* GN_MAG_* */
+    double ra, ta;     /* magnitude at the last bin for RandAugment / TrivialAugmentWide */
+    int is_signed;     /* the sign is drawn at random */
+    gn_aug_fn apply;
+} gn_aug_op;
+
+/* The operations of RandAugment and TrivialAugmentWide, in torchvision's order. */
+extern const gn_aug_op gn_aug_ops[];
+extern const int gn_aug_n_ops;
+#define GN_AUG_BINS 31 /* torchvision's num_magnitude_bins */
+
+/* The magnitude of op at bin (0..bins-1, fractional with timm's mstd) for policy
+ * GN_AUGMENT_RANDAUGMENT or GN_AUGMENT_TRIVIALAUGMENT on a w x h image, before the sign. */
+double gn_aug_magnitude(const gn_aug_op *op, int policy, double bin, int bins, int w, int h);
+/* torchvision's affine with its inverse matrix (F.affine: angle clockwise in degrees,
+ * translate in pixels, shear in degrees, about centre cx, cy in pixels from the top-left). */
+void gn_aug_affine(unsigned char *img, unsigned char *tmp, int w, int h, double angle, double tx,
+                   double ty, double shear_x, double shear_y, double cx, double cy,
+                   const gn_aug_geom *g);
+/* darknet's random_distort_image: hue shifted by dhue (of the circle), saturation and value
+ * scaled, in HSV as darknet converts. */
+void gn_aug_hsv(unsigned char *img, int w, int h, float dhue, float dsat, float dexp);
+/* Whether the 8-bit stage (policy, affine, darknet keys) has work to do. */
+int gn_augment_active(const gn_augment_opts *a);
+/* The 8-bit stage on CHW planes of 0..255 floats (as gn_resample writes them with mul 1, add
+ * 0): darknet's angle and HSV, then RandAugment / TrivialAugmentWide, then RandomAffine. work
+ * holds 2*w*h*3 bytes. Every draw comes from r. */
+void gn_augment_planes(const gn_augment_opts *a, gn_rng *r, float *chw, int w, int h,
+                       unsigned char *work);
+/* torchvision's RandomErasing on a normalized c x h x w tensor. */
+void gn_augment_erase(const gn_augment_opts *a, gn_rng *r, float *chw, int c, int w, int h);
+
 /* ---- sources (source.c) ---- */
 
 enum { GN_SRC_IMAGES = 0, GN_SRC_TABLE = 1 };

@@ -36,6 +36,7 @@ typedef struct worker {
     gn_patch patch;
     gn_scratch scratch;
     float *hwc;
+    unsigned char *aug; /* 8-bit augmentation buffers, when they are on */
     int32_t *perm;
     int64_t perm_epoch;
     double work_s;
@@ -148,7 +149,7 @@ static int load_image(gn_loader *l, worker *wk, int64_t epoch, int64_t file, flo
         }
     }
     /* the common case writes the normalized tensor directly; jitter and gray need a second pass */
-    int direct = l->o.channels == 3 && jit[0] == 1 && jit[1] == 1 && jit[2] == 1;
+    int direct = l->o.channels == 3 && jit[0] == 1 && jit[1] == 1 && jit[2] == 1 && !wk->aug;
     float mul[3] = {1, 1, 1}, add[3] = {0, 0, 0};
     if (direct) gn_normalize_factors(l->o.mean, l->o.std, mul, add);
     float *dst = direct ? out : wk->hwc;
@@ -156,9 +157,11 @@ static int load_image(gn_loader *l, worker *wk, int64_t epoch, int64_t file, flo
                     l->o.height, flip, mul, add, dst, &wk->scratch))
         return gn_err_set(err, GN_ENOMEM, "out of memory resampling");
     if (!direct) {
+        if (wk->aug) gn_augment_planes(&l->o.aug, &rng, dst, l->o.width, l->o.height, wk->aug);
         gn_finish_tensor(dst, l->o.width, l->o.height, l->o.channels, jit, l->o.mean, l->o.std);
         memcpy(out, dst, sizeof(float) * l->per_img);
     }
+    if (train) gn_augment_erase(&l->o.aug, &rng, out, l->o.channels, l->o.width, l->o.height);
     return GN_OK;
 }
 
@@ -338,6 +341,10 @@ static int worker_init(gn_loader *l, worker *wk)
         wk->hwc = malloc(sizeof(float) * 3 * (size_t)l->o.width * (size_t)l->o.height);
         if (!wk->hwc) return GN_ENOMEM;
     }
+    if (l->d.kind == GN_SRC_IMAGES && l->split == GN_SPLIT_TRAIN && gn_augment_active(&l->o.aug)) {
+        wk->aug = malloc(6 * (size_t)l->o.width * (size_t)l->o.height);
+        if (!wk->aug) return GN_ENOMEM;
+    }
     if (l->split == GN_SPLIT_TRAIN) {
         wk->perm = malloc(sizeof(int32_t) * (size_t)l->d.n);
         if (!wk->perm) return GN_ENOMEM;
@@ -351,6 +358,7 @@ static void worker_free(worker *wk)
     gn_patch_free(&wk->patch);
     gn_scratch_free(&wk->scratch);
     free(wk->hwc);
+    free(wk->aug);
     free(wk->perm);
 }
 

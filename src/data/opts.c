@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +27,13 @@ void gn_data_opts_default(gn_data_opts *o)
     o->eval_resize = 256;
     o->max_bad_fraction = 0.01;
     o->max_pixels = 100000000;
+    o->aug.ra_n = 2;
+    o->aug.ra_m = 9;
+    o->aug.erase_scale[0] = 0.02f;
+    o->aug.erase_scale[1] = 0.33f;
+    o->aug.erase_ratio[0] = 0.3f;
+    o->aug.erase_ratio[1] = 3.3f;
+    o->aug.saturation = o->aug.exposure = 1;
 }
 
 /* Resolves a path from the config against the config file's directory. */
@@ -82,6 +90,129 @@ static int get_rgb(gn_cfg_section *s, const char *key, float out[3], float lo, g
     return GN_OK;
 }
 
+/* Appends "file:line: [net] key=value: why" to the warning lines. */
+static void warn_key(gn_augment_opts *a, gn_cfg_section *s, const char *key, const char *why)
+{
+    gn_cfg_kv *kv = gn_cfg_kv_find(s, key);
+    if (!kv) return;
+    kv->used = 1; /* not an unknown key: it is reported here */
+    size_t n = strlen(a->warning);
+    snprintf(a->warning + n, sizeof a->warning - n, "%s%s:%d: [net] %s=%s: %s", n ? "\n" : "",
+             kv->file ? kv->file : "?", kv->line, kv->key, kv->val, why);
+}
+
+/* darknet's [net] augmentation keys with darknet's meaning (docs/data.md), unless a [data] key
+ * says the same thing; what is not honoured is named in o->aug.warning. */
+static int parse_darknet_aug(gn_data_opts *o, gn_cfg_section *net, gn_cfg_section *s, gn_err *err)
+{
+    gn_augment_opts *a = &o->aug;
+    int rc;
+    double v;
+    if (gn_cfg_has(s, "rotate")) {
+        warn_key(a, net, "angle", "not used: [data] rotate is given");
+    } else {
+        if ((rc = gn_cfg_float(net, "angle", 0, 0, 180, &v, err))) return rc;
+        a->angle = (float)v;
+    }
+    static const char *const colour[] = {"hue", "saturation", "exposure"};
+    for (int k = 0; k < 3; k++) {
+        if (gn_cfg_has(s, "jitter")) {
+            warn_key(a, net, colour[k], "not used: [data] jitter is given");
+            continue;
+        }
+        if (k == 0) {
+            if ((rc = gn_cfg_float(net, "hue", 0, 0, 1, &v, err))) return rc;
+            a->hue = (float)v;
+        } else {
+            if ((rc = gn_cfg_float(net, colour[k], 1, 1e-3, 1e3, &v, err))) return rc;
+            *(k == 1 ? &a->saturation : &a->exposure) = (float)v;
+        }
+    }
+    if (gn_cfg_has(s, "ratio")) {
+        warn_key(a, net, "aspect", "not used: [data] ratio is given");
+    } else if (gn_cfg_has(net, "aspect")) {
+        if ((rc = gn_cfg_float(net, "aspect", 1, 1e-3, 1e3, &v, err))) return rc;
+        o->ratio[0] = (float)GN_MIN(v, 1 / v);
+        o->ratio[1] = (float)GN_MAX(v, 1 / v);
+    }
+    if (gn_cfg_has(s, "flip")) {
+        warn_key(a, net, "flip", "not used: [data] flip is given");
+    } else if ((rc = gn_cfg_bool(net, "flip", o->flip, &o->flip, err))) {
+        return rc;
+    }
+    static const char *const crop[] = {"min_crop", "max_crop", NULL};
+    for (int k = 0; crop[k]; k++)
+        warn_key(a, net, crop[k], "not honoured: the crop is RandomResizedCrop, [data] scale");
+    return GN_OK;
+}
+
+/* Reads a [data] float in [lo, hi] with a message that says why the range is what it is. */
+static int get_float(gn_cfg_section *s, const char *key, double def, double lo, double hi,
+                     const char *why, float *out, gn_err *err)
+{
+    double v;
+    int rc = gn_cfg_float(s, key, def, -1e30, 1e30, &v, err);
+    if (rc) return rc;
+    if (!(v >= lo && v <= hi))
+        return gn_cfg_error(gn_cfg_kv_find(s, key), s, err, GN_ECONFIG, "%g is outside [%g, %g]%s%s",
+                            v, lo, hi, why ? ": " : "", why ? why : "");
+    *out = (float)v;
+    return GN_OK;
+}
+
+/* RandAugment, TrivialAugmentWide, RandomAffine and RandomErasing keys of [data]. */
+static int parse_augment(gn_data_opts *o, gn_cfg_section *s, gn_err *err)
+{
+    static const char *const policies[] = {"none", "randaugment", "trivialaugment",
+                                           "trivialaugmentwide", NULL};
+    static const char *const interp[] = {"nearest", "bilinear", NULL};
+    gn_augment_opts *a = &o->aug;
+    int rc, pol;
+    if ((rc = gn_cfg_enum(s, "augment", policies, 0, &pol, err))) return rc;
+    a->policy = pol >= 2 ? GN_AUGMENT_TRIVIALAUGMENT : pol;
+    static const char *const ra_keys[] = {"randaugment_n", "randaugment_m", "randaugment_mstd"};
+    for (int k = 0; k < 3; k++)
+        if (a->policy != GN_AUGMENT_RANDAUGMENT && gn_cfg_has(s, ra_keys[k]))
+            return gn_cfg_error(gn_cfg_kv_find(s, ra_keys[k]), s, err, GN_ECONFIG,
+                                "applies to augment=randaugment only");
+    if ((rc = gn_cfg_int(s, "randaugment_n", 2, 0, 64, &a->ra_n, err))) return rc;
+    if ((rc = get_float(s, "randaugment_m", 9, 0, GN_AUG_BINS - 1,
+                        "torchvision's magnitude bins are 0..30", &a->ra_m, err)))
+        return rc;
+    if ((rc = get_float(s, "randaugment_mstd", 0, 0, 100, NULL, &a->ra_mstd, err))) return rc;
+    if ((rc = gn_cfg_enum(s, "augment_interpolation", interp, 0, &a->bilinear, err))) return rc;
+    if ((rc = get_rgb(s, "augment_fill", a->fill, 0, err))) return rc;
+    for (int k = 0; k < 3; k++)
+        if (a->fill[k] > 255)
+            return gn_cfg_error(gn_cfg_kv_find(s, "augment_fill"), s, err, GN_ECONFIG,
+                                "values are pixels, 0..255");
+    if ((rc = get_float(s, "rotate", 0, 0, 180, "degrees", &a->rotate, err))) return rc;
+    float t[2];
+    int n = 0;
+    if ((rc = gn_cfg_float_list(s, "translate", t, 2, &n, err))) return rc;
+    for (int k = 0; k < n; k++)
+        if (!(t[k] >= 0 && t[k] <= 1))
+            return gn_cfg_error(gn_cfg_kv_find(s, "translate"), s, err, GN_ECONFIG,
+                                "fractions of the side, 0..1");
+    if (n) a->translate[0] = t[0], a->translate[1] = t[n - 1];
+    if ((rc = get_float(s, "erasing", 0, 0, 1, "a probability", &a->erase_p, err))) return rc;
+    if ((rc = get_pair(s, "erasing_scale", a->erase_scale, 1e-6f, 1, err))) return rc;
+    if ((rc = get_pair(s, "erasing_ratio", a->erase_ratio, 1e-3f, 1e3f, err))) return rc;
+    const char *ev = NULL;
+    if ((rc = gn_cfg_str(s, "erasing_value", NULL, &ev, err))) return rc;
+    if (ev && !strcasecmp(ev, "random")) {
+        a->erase_random = 1;
+    } else if (ev) {
+        char *end;
+        double v = strtod(ev, &end);
+        if (end == ev || *end || !isfinite(v))
+            return gn_cfg_error(gn_cfg_kv_find(s, "erasing_value"), s, err, GN_ECONFIG,
+                                "expected a number (normalized units) or random");
+        a->erase_value = (float)v;
+    }
+    return GN_OK;
+}
+
 static int is_csv(const char *p)
 {
     size_t n = strlen(p);
@@ -93,9 +224,6 @@ int gn_data_opts_parse(gn_data_opts *o, gn_cfg *cfg, gn_err *err)
     gn_data_opts_default(o);
     gn_cfg_section *net = gn_cfg_section_find(cfg, "net");
     gn_cfg_section *s = gn_cfg_section_find(cfg, "data");
-    static const char *const darknet_aug[] = {"min_crop", "max_crop", "aspect", "angle", "hue",
-                                              "saturation", "exposure", "flip", NULL};
-    gn_cfg_accept(net, darknet_aug);
     int rc;
     if ((rc = get_path(cfg, s, "train", o->train, err))) return rc;
     if ((rc = get_path(cfg, s, "val", o->val, err))) return rc;
@@ -121,6 +249,8 @@ int gn_data_opts_parse(gn_data_opts *o, gn_cfg *cfg, gn_err *err)
     if ((rc = get_pair(s, "scale", o->scale, 1e-6f, 1.0f, err))) return rc;
     if ((rc = get_pair(s, "ratio", o->ratio, 1e-3f, 1e3f, err))) return rc;
     if ((rc = gn_cfg_bool(s, "flip", 1, &o->flip, err))) return rc;
+    if ((rc = parse_darknet_aug(o, net, s, err))) return rc;
+    if ((rc = parse_augment(o, s, err))) return rc;
     float jit[3] = {0, 0, 0};
     if ((rc = get_rgb(s, "jitter", jit, 0, err))) return rc;
     memcpy(o->jitter, jit, sizeof jit);

@@ -732,6 +732,11 @@ static int setup_data(trainer *t, gn_err *err)
         return gn_err_set(err, GN_ECONFIG, "%s: no training data: set [data] train=DIR (a "
                           "folder of class folders, a list file or a .csv), e.g. --set "
                           "data.train=DIR", t->cfg->path);
+    for (const char *w = t->d.aug.warning; *w && !t->rank;) { /* darknet keys not honoured */
+        int n = (int)strcspn(w, "\n");
+        logf_(t, GN_LOG_WARN, "%.*s", n, w);
+        w += n + (w[n] == '\n');
+    }
     if ((rc = gn_loader_create(&t->train, &t->d, GN_SPLIT_TRAIN, t->mini, t->o.seed, err)))
         return rc;
     if (gn_loader_has_split(&t->d, GN_SPLIT_VAL) &&
