@@ -294,8 +294,17 @@ static void test_loader(const char *train)
     int lab[NB * B], lab2[NB * B];
     o.workers = 1;
     CHECK(run(&o, NB, plain, lab) == 0);
-    /* everything on */
     gn_augment_opts *a = &o.aug;
+    /* the 8-bit stage with nothing to do (RandAugment with 0 operations) only rounds to 8 bits:
+     * within half a level of the plain pipeline, so its conversions keep channels and pixels */
+    a->policy = GN_AUGMENT_RANDAUGMENT;
+    a->ra_n = 0;
+    CHECK(gn_augment_active(a));
+    CHECK(run(&o, NB, ref, lab2) == 0);
+    double maxd = 0, half = 0.5 / (255.0 * 0.224) + 1e-5;
+    for (size_t i = 0; i < nx; i++) maxd = fmax(maxd, fabs(ref[i] - plain[i]));
+    CHECK_MSG(maxd <= half, "8-bit round trip differs by %g", maxd);
+    /* everything on */
     a->policy = GN_AUGMENT_RANDAUGMENT;
     a->ra_n = 2;
     a->ra_m = 20;
