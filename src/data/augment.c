@@ -179,27 +179,25 @@ static void op_contrast(unsigned char *img, unsigned char *tmp, int w, int h, do
 }
 
 /* blend with the image smoothed by [[1,1,1],[1,5,1],[1,1,1]]/13 (rounded); the border rows and
- * columns blend with themselves, so they stay */
+ * columns blend with themselves, so they stay. The blur is exact in integers: S/13 is never a
+ * tie, so rounding it cannot differ from torchvision's float32 convolution. */
 static void op_sharpness(unsigned char *img, unsigned char *tmp, int w, int h, double mag,
                          const gn_aug_geom *g)
 {
     (void)g;
     if (w <= 2 || h <= 2) return;
     float f = (float)(1.0 + mag), f1 = (float)(1.0 - (1.0 + mag));
-    const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
     memcpy(tmp, img, (size_t)w * h * 3);
     size_t row = (size_t)w * 3;
-    for (int y = 1; y < h - 1; y++)
-        for (int x = 1; x < w - 1; x++)
-            for (int c = 0; c < 3; c++) {
-                const unsigned char *p = tmp + (size_t)y * row + (size_t)x * 3 + c;
-                float s = 0;
-                for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++)
-                        s += (dx || dy ? k1 : k5) * (float)p[dy * (long)row + dx * 3];
-                float blur = nearbyintf(s);
-                img[(size_t)y * row + (size_t)x * 3 + c] = blend(f, f1, *p, blur);
-            }
+    for (int y = 1; y < h - 1; y++) {
+        const unsigned char *up = tmp + (size_t)(y - 1) * row, *mid = up + row, *dn = mid + row;
+        unsigned char *o = img + (size_t)y * row;
+        for (size_t k = 3; k < row - 3; k++) {
+            int s = up[k - 3] + up[k] + up[k + 3] + mid[k - 3] + 5 * mid[k] + mid[k + 3] +
+                    dn[k - 3] + dn[k] + dn[k + 3];
+            o[k] = blend(f, f1, mid[k], (float)((2 * s + 13) / 26));
+        }
+    }
 }
 
 static void op_posterize(unsigned char *img, unsigned char *tmp, int w, int h, double mag,
