@@ -19,6 +19,15 @@ static const double deg = 3.14159265358979323846 / 180.0;
 
 static unsigned char u8_trunc(float v) { return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v); }
 
+/* nearbyintf (round half to even, as torch.round and grid_sample's nearest do) for |v| < 2^22,
+ * without a libm call: adding and removing 2^23 leaves no fraction bits, and IEEE rounding to
+ * nearest-even does the rest */
+static inline float round_even(float v)
+{
+    const float big = 8388608.0f;
+    return v >= 0 ? (v + big) - big : -((-v + big) - big);
+}
+
 /* ---- geometry ---- */
 
 /* Samples img through theta, torchvision's inverse affine matrix in pixel coordinates centred on
@@ -40,21 +49,31 @@ static void warp(unsigned char *restrict img, unsigned char *restrict tmp, int w
             float ix = ((gx + 1.0f) * (float)w - 1.0f) / 2.0f;
             float iy = ((gy + 1.0f) * (float)h - 1.0f) / 2.0f;
             if (!g->bilinear) {
-                float rx = nearbyintf(ix), ry = nearbyintf(iy);
+                float rx = round_even(ix), ry = round_even(iy);
                 if (rx >= 0 && rx < (float)w && ry >= 0 && ry < (float)h) {
                     const unsigned char *p = img + ((size_t)ry * w + (size_t)rx) * 3;
                     o[0] = p[0];
                     o[1] = p[1];
                     o[2] = p[2];
                 } else {
-                    for (int c = 0; c < 3; c++) o[c] = (unsigned char)nearbyintf(g->fill[c]);
+                    for (int c = 0; c < 3; c++) o[c] = (unsigned char)round_even(g->fill[c]);
                 }
                 continue;
             }
-            float fx = floorf(ix), fy = floorf(iy);
+            float fx = (float)(int)ix, fy = (float)(int)iy; /* floor, without a libm call */
+            fx -= fx > ix;
+            fy -= fy > iy;
             float ax = ix - fx, ay = iy - fy;
             int x0 = (int)fx, y0 = (int)fy;
-            float wt[4] = {(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay};
+            float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
+            if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) { /* all four taps inside */
+                const unsigned char *p = img + ((size_t)y0 * w + (size_t)x0) * 3, *q = p + (size_t)w * 3;
+                for (int c = 0; c < 3; c++)
+                    o[c] = (unsigned char)round_even(w00 * p[c] + w01 * p[c + 3] + w10 * q[c] +
+                                                     w11 * q[c + 3]);
+                continue;
+            }
+            float wt[4] = {w00, w01, w10, w11};
             int tx[4] = {x0, x0 + 1, x0, x0 + 1}, ty[4] = {y0, y0, y0 + 1, y0 + 1};
             float acc[3] = {0, 0, 0}, inside = 0;
             for (int t = 0; t < 4; t++) {
@@ -67,7 +86,7 @@ static void warp(unsigned char *restrict img, unsigned char *restrict tmp, int w
                 /* torchvision blends a fill colour as sample*inside + (1-inside)*fill, where
                  * the sample already counts outside taps as 0; with no fill (0), just the sample */
                 float v = fill ? acc[c] * inside + (1.0f - inside) * g->fill[c] : acc[c];
-                o[c] = (unsigned char)nearbyintf(v < 0 ? 0 : v > 255 ? 255 : v);
+                o[c] = (unsigned char)round_even(v < 0 ? 0 : v > 255 ? 255 : v);
             }
         }
     }
@@ -301,9 +320,11 @@ double gn_aug_magnitude(const gn_aug_op *op, int policy, double bin, int bins, i
 
 void gn_aug_hsv(unsigned char *img, int w, int h, float dhue, float dsat, float dexp)
 {
+    float unit[256]; /* v/255 as darknet's loader divides */
+    for (int v = 0; v < 256; v++) unit[v] = (float)v / 255.0f;
     for (size_t i = 0, n = (size_t)w * h; i < n; i++) {
         unsigned char *p = img + i * 3;
-        float r = p[0] / 255.0f, g = p[1] / 255.0f, b = p[2] / 255.0f;
+        float r = unit[p[0]], g = unit[p[1]], b = unit[p[2]];
         float mx = GN_MAX(r, GN_MAX(g, b)), mn = GN_MIN(r, GN_MIN(g, b)), delta = mx - mn;
         float hue = 0, s = 0, v = mx;
         if (mx > 0 && delta > 0) { /* darknet divides 0 by 0 for grays; their hue is unused */
@@ -323,7 +344,7 @@ void gn_aug_hsv(unsigned char *img, int w, int h, float dhue, float dsat, float 
             r = g = b = v;
         } else {
             float hh = 6 * hue;
-            int k = (int)floorf(hh);
+            int k = (int)hh; /* hh >= 0: the floor */
             float f = hh - (float)k;
             float pp = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
             switch (k) {
@@ -338,7 +359,7 @@ void gn_aug_hsv(unsigned char *img, int w, int h, float dhue, float dsat, float 
         float rgb[3] = {r, g, b};
         for (int c = 0; c < 3; c++) {
             float x = rgb[c] < 0 ? 0 : rgb[c] > 1 ? 1 : rgb[c]; /* constrain_image */
-            p[c] = (unsigned char)nearbyintf(x * 255.0f);
+            p[c] = (unsigned char)round_even(x * 255.0f);
         }
     }
 }
