@@ -215,6 +215,11 @@ int cmd_bench_data(int argc, char **argv)
         if (gn_cfg_set(cfg, sets[i], i + 1, &err)) goto fail;
     gn_data_opts o;
     if (gn_data_opts_parse(&o, cfg, &err)) goto fail;
+    for (const char *w = o.aug.warning; *w;) { /* darknet keys not honoured, one a line */
+        int n = (int)strcspn(w, "\n");
+        fprintf(stderr, "warning: %.*s\n", n, w);
+        w += n + (w[n] == '\n');
+    }
     for (int split = 0; split < 2 && rc == 0; split++) {
         if (!gn_loader_has_split(&o, split)) continue;
         for (int k = 0; k < nw && rc == 0; k++) rc = bench_split(&o, split, (int)batch, (int)images, wl[k]);

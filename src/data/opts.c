@@ -97,8 +97,13 @@ static void warn_key(gn_augment_opts *a, gn_cfg_section *s, const char *key, con
     if (!kv) return;
     kv->used = 1; /* not an unknown key: it is reported here */
     size_t n = strlen(a->warning);
-    snprintf(a->warning + n, sizeof a->warning - n, "%s%s:%d: [net] %s=%s: %s", n ? "\n" : "",
-             kv->file ? kv->file : "?", kv->line, kv->key, kv->val, why);
+    char at[512];
+    if (kv->file && !strcmp(kv->file, "--set"))
+        snprintf(at, sizeof at, "--set (argument %d)", kv->line);
+    else
+        snprintf(at, sizeof at, "%s:%d", kv->file ? kv->file : "?", kv->line);
+    snprintf(a->warning + n, sizeof a->warning - n, "%s%s: [net] %s=%s: %s", n ? "\n" : "", at,
+             kv->key, kv->val, why);
 }
 
 /* darknet's [net] augmentation keys with darknet's meaning (docs/data.md), unless a [data] key

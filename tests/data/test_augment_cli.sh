@@ -33,4 +33,8 @@ sed -i 's/^randaugment_mstd=1.5$/rotate=10/; s/^augment=randaugment$/augment=tri
 check '[ $? -eq 0 ]'
 check 'grep -q "a.cfg:8: \[net\] angle=7: not used: \[data\] rotate" "$T/err"'
 check 'grep -q "^final: " "$T/out"'
+printf '[net]\nwidth=24\nheight=24\n[data]\ntrain=s/train\n' > "$T/b.cfg"
+"$G" bench-data "$T/b.cfg" --images 8 --batch 4 --set net.max_crop=64 > "$T/out" 2> "$T/err"
+check '[ $? -eq 0 ]'
+check 'grep -q "^warning: --set (argument 1): \[net\] max_crop=64: not honoured" "$T/err"'
 exit $fail
