@@ -1,7 +1,7 @@
 /* The data pipeline: JPEG folders, list files and CSV tables -> batches of float32 NCHW tensors.
  *
- * Every random choice (shuffle order, crop, flip, colour jitter) is a pure function of
- * (seed, epoch, sample index), so the batches do not depend on the number of worker threads or on
+ * Every random choice (shuffle order, crop, flip, colour jitter, augmentations) is a pure
+ * function of (seed, epoch, sample index), so the batches do not depend on the number of worker threads or on
  * their timing, and a run resumed with gn_loader_seek sees exactly the batches it would have seen.
  * Unreadable files are skipped and replaced by the next readable sample in dataset order, so
  * batches stay full; each failure is reported once through gn_loader_pop_failure. */
