@@ -33,7 +33,11 @@ typedef struct gn_augment_opts {
     float angle;          /* darknet [net] angle: bilinear rotation in +-angle degrees */
     float hue;            /* darknet [net] hue: shift in HSV by +-hue (of the full circle) */
     float saturation, exposure; /* darknet [net]: S and V scaled by a factor in [1/s, s] */
-    char warning[1024];   /* [net] keys that are not honoured, one per line; "" if none */
+    int min_crop, max_crop; /* darknet [net]: > 0 crops as darknet does (shorter side scaled to
+                             * min_crop..max_crop, a random window) instead of RandomResizedCrop */
+    float aspect;         /* with min_crop: darknet's aspect (the window's width stretched by a
+                           * factor in [1/a, a]) */
+    char warning[1024];   /* [net] keys that a [data] key overrides, one per line; "" if none */
 } gn_augment_opts;
 
 typedef struct gn_data_opts {
@@ -62,8 +66,8 @@ typedef struct gn_data_opts {
 void gn_data_opts_default(gn_data_opts *o);
 /* Reads [data] and the input geometry (width/height/channels or inputs) from [net]; every key
  * read is marked used. darknet's [net] augmentation keys are honoured (angle, hue, saturation,
- * exposure, aspect, flip) unless a [data] key overrides them; keys that are not honoured are
- * named in o->aug.warning for the caller to show. */
+ * exposure, aspect, min_crop, max_crop, flip) unless a [data] key overrides them; overridden
+ * keys are named in o->aug.warning for the caller to show. */
 int gn_data_opts_parse(gn_data_opts *o, struct gn_cfg *cfg, struct gn_err *err);
 
 enum { GN_SPLIT_TRAIN = 0, GN_SPLIT_VAL = 1 };

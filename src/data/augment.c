@@ -374,6 +374,27 @@ static float rand_scale(gn_rng *r, float s)
 
 static double uniform(gn_rng *r, double lo, double hi) { return lo + (hi - lo) * gn_rng_uniform(r); }
 
+/* ---- darknet's crop (data.c: random_augment_image, image.c: rotate_crop_image) ---- */
+
+void gn_aug_darknet_box(gn_rng *r, int w, int h, const gn_augment_opts *a, int out_w, int out_h,
+                        gn_box *b)
+{
+    double aspect = rand_scale(r, a->aspect > 0 ? a->aspect : 1);
+    int lo = GN_MIN(a->min_crop, a->max_crop), hi = GN_MAX(a->min_crop, a->max_crop);
+    int side = lo + (int)gn_rng_below(r, (uint64_t)(hi - lo + 1));
+    double shorter = GN_MIN((double)h, w * aspect);
+    double s = side / shorter;
+    /* half the slack between the scaled image and the window (darknet measures dy against the
+     * width; gemmnet against the height, the same for its square inputs) */
+    double dx = (w * s / aspect - out_w) / 2, dy = (h * s - out_h) / 2;
+    dx = uniform(r, -dx, dx);
+    dy = uniform(r, -dy, dy);
+    b->w = out_w * aspect / s;
+    b->h = out_h / s;
+    b->x = w / 2.0 + dx * aspect / s - b->w / 2;
+    b->y = h / 2.0 + dy / s - b->h / 2;
+}
+
 /* ---- the per-image pipeline ---- */
 
 int gn_augment_active(const gn_augment_opts *a)

@@ -116,6 +116,12 @@ void gn_aug_affine(unsigned char *img, unsigned char *tmp, int w, int h, double 
 /* darknet's random_distort_image: hue shifted by dhue (of the circle), saturation and value
  * scaled, in HSV as darknet converts. */
 void gn_aug_hsv(unsigned char *img, int w, int h, float dhue, float dsat, float dexp);
+/* darknet's random_augment_image window (without its rotation) on a w x h image for an
+ * out_w x out_h output: aspect a' = rand_scale(aspect), the shorter side of the image stretched
+ * by a' scaled to r in [min_crop, max_crop], a window at a uniform offset from the centre. It may
+ * reach outside the image (when r is below the output size). */
+void gn_aug_darknet_box(gn_rng *r, int w, int h, const gn_augment_opts *a, int out_w, int out_h,
+                        gn_box *b);
 /* Whether the 8-bit stage (policy, affine, darknet keys) has work to do. */
 int gn_augment_active(const gn_augment_opts *a);
 /* The 8-bit stage on CHW planes of 0..255 floats (as gn_resample writes them with mul 1, add

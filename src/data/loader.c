@@ -115,7 +115,11 @@ typedef struct region_ctx {
 static void train_region(void *ctx, int w, int h, gn_box *b)
 {
     region_ctx *c = ctx;
-    gn_rrc_box(c->rng, w, h, c->l->o.scale, c->l->o.ratio, b);
+    const gn_data_opts *o = &c->l->o;
+    if (o->aug.min_crop > 0) /* darknet's [net] min_crop / max_crop */
+        gn_aug_darknet_box(c->rng, w, h, &o->aug, o->width, o->height, b);
+    else
+        gn_rrc_box(c->rng, w, h, o->scale, o->ratio, b);
 }
 
 static void eval_region(void *ctx, int w, int h, gn_box *b)

@@ -133,21 +133,35 @@ static int parse_darknet_aug(gn_data_opts *o, gn_cfg_section *net, gn_cfg_sectio
             *(k == 1 ? &a->saturation : &a->exposure) = (float)v;
         }
     }
-    if (gn_cfg_has(s, "ratio")) {
-        warn_key(a, net, "aspect", "not used: [data] ratio is given");
-    } else if (gn_cfg_has(net, "aspect")) {
+    /* min_crop / max_crop: darknet's crop instead of RandomResizedCrop, and aspect stretches
+     * its window; with [data] scale or ratio, RandomResizedCrop, and aspect becomes ratio */
+    int rrc = gn_cfg_has(s, "scale") || gn_cfg_has(s, "ratio");
+    int dk_crop = !rrc && (gn_cfg_has(net, "min_crop") || gn_cfg_has(net, "max_crop"));
+    if (dk_crop) {
+        /* darknet's defaults: min_crop = width, max_crop = 2 * width */
+        if ((rc = gn_cfg_int(net, "min_crop", GN_MAX(o->width, 1), 1, 1 << 16, &a->min_crop, err)))
+            return rc;
+        if ((rc = gn_cfg_int(net, "max_crop", GN_MAX(2 * o->width, 1), 1, 1 << 16, &a->max_crop, err)))
+            return rc;
         if ((rc = gn_cfg_float(net, "aspect", 1, 1e-3, 1e3, &v, err))) return rc;
-        o->ratio[0] = (float)GN_MIN(v, 1 / v);
-        o->ratio[1] = (float)GN_MAX(v, 1 / v);
+        a->aspect = (float)v;
+    } else {
+        static const char *const crop[] = {"min_crop", "max_crop"};
+        for (int k = 0; k < 2; k++)
+            warn_key(a, net, crop[k], "not used: [data] scale or ratio is given (RandomResizedCrop)");
+        if (gn_cfg_has(s, "ratio")) {
+            warn_key(a, net, "aspect", "not used: [data] ratio is given");
+        } else if (gn_cfg_has(net, "aspect")) {
+            if ((rc = gn_cfg_float(net, "aspect", 1, 1e-3, 1e3, &v, err))) return rc;
+            o->ratio[0] = (float)GN_MIN(v, 1 / v);
+            o->ratio[1] = (float)GN_MAX(v, 1 / v);
+        }
     }
     if (gn_cfg_has(s, "flip")) {
         warn_key(a, net, "flip", "not used: [data] flip is given");
     } else if ((rc = gn_cfg_bool(net, "flip", o->flip, &o->flip, err))) {
         return rc;
     }
-    static const char *const crop[] = {"min_crop", "max_crop", NULL};
-    for (int k = 0; crop[k]; k++)
-        warn_key(a, net, crop[k], "not honoured: the crop is RandomResizedCrop, [data] scale");
     return GN_OK;
 }
 

@@ -197,6 +197,47 @@ static void test_erase(void)
     CHECK(cnt > 50 && fabs(sum / cnt) < 0.3 && fabs(sq / cnt - 1) < 0.4);
 }
 
+static void test_darknet_box(void)
+{
+    /* a 400x300 image, 32x32 output, shorter side scaled to 40..80: the window is 32/r of the
+     * shorter side with r a whole number in range, centred within the slack */
+    gn_augment_opts a;
+    memset(&a, 0, sizeof a);
+    a.min_crop = 40;
+    a.max_crop = 80;
+    a.aspect = 1;
+    int ok = 1, rmin = 1000, rmax = 0;
+    for (uint64_t s = 0; s < 500; s++) {
+        gn_rng r = gn_rng_make(s);
+        gn_box b;
+        gn_aug_darknet_box(&r, 400, 300, &a, 32, 32, &b);
+        double side = 32 * 300 / b.h; /* r */
+        int ri = (int)lround(side);
+        rmin = ri < rmin ? ri : rmin;
+        rmax = ri > rmax ? ri : rmax;
+        double slack_x = (400 - b.w) / 2, slack_y = (300 - b.h) / 2;
+        double cx = b.x + b.w / 2 - 200, cy = b.y + b.h / 2 - 150;
+        if (fabs(side - ri) > 1e-6 || ri < 40 || ri > 80 || fabs(b.w - b.h) > 1e-9 ||
+            fabs(cx) > slack_x + 1e-9 || fabs(cy) > slack_y + 1e-9)
+            ok = 0;
+    }
+    CHECK(ok && rmin <= 42 && rmax >= 78);
+    /* aspect .5: the window's width/height ratio within [0.5, 2], both sides seen */
+    a.aspect = 0.5f;
+    int wide = 0, tall = 0;
+    ok = 1;
+    for (uint64_t s = 0; s < 200; s++) {
+        gn_rng r = gn_rng_make(s);
+        gn_box b;
+        gn_aug_darknet_box(&r, 400, 300, &a, 32, 32, &b);
+        double q = b.w / b.h;
+        if (q < 0.5 - 1e-6 || q > 2 + 1e-6) ok = 0;
+        wide += q > 1.2;
+        tall += q < 1 / 1.2;
+    }
+    CHECK(ok && wide > 20 && tall > 20);
+}
+
 /* Parses cfg text; returns the status, with the message in e. */
 static int parse(const char *text, gn_data_opts *o, gn_err *e)
 {
@@ -242,15 +283,24 @@ static void test_keys(void)
     }
     parse("[net]\n[data]\naugment=randaugment\nrandaugment_m=40\n", &o, &e);
     CHECK(strstr(e.msg, "0..30") != NULL);
-    /* darknet keys with darknet's meaning; the crop range is named in a warning */
+    /* darknet keys with darknet's meaning, min_crop / max_crop included: no warning */
     CHECK(parse("[net]\nwidth=32\nheight=32\nangle=7\nhue=.1\nsaturation=.75\nexposure=1.5\n"
-                "aspect=.75\nflip=0\nmin_crop=128\nmax_crop=448\n", &o, &e) == GN_OK);
+                "aspect=.5\nflip=0\nmin_crop=128\nmax_crop=448\n", &o, &e) == GN_OK);
     CHECK(o.aug.angle == 7 && fabsf(o.aug.hue - 0.1f) < 1e-6f && o.aug.saturation == 0.75f &&
-          o.aug.exposure == 1.5f && o.ratio[0] == 0.75f && fabsf(o.ratio[1] - 1 / 0.75f) < 1e-6f &&
-          o.flip == 0 && gn_augment_active(&o.aug));
-    CHECK_MSG(strstr(o.aug.warning, "aug.cfg:10: [net] min_crop=128") &&
-              strstr(o.aug.warning, "aug.cfg:11: [net] max_crop=448") && !strstr(o.aug.warning, "angle"),
-              "%s", o.aug.warning);
+          o.aug.exposure == 1.5f && o.aug.min_crop == 128 && o.aug.max_crop == 448 &&
+          o.aug.aspect == 0.5f && o.ratio[0] == 0.75f && o.flip == 0 && gn_augment_active(&o.aug));
+    CHECK_MSG(!o.aug.warning[0], "%s", o.aug.warning);
+    /* max_crop alone: min_crop is darknet's default, the width */
+    CHECK(parse("[net]\nwidth=32\nheight=32\nmax_crop=40\n", &o, &e) == GN_OK &&
+          o.aug.min_crop == 32 && o.aug.max_crop == 40 && o.aug.aspect == 1);
+    /* without min_crop / max_crop, aspect is RandomResizedCrop's ratio range */
+    CHECK(parse("[net]\nwidth=32\nheight=32\naspect=.5\n", &o, &e) == GN_OK && o.ratio[0] == 0.5f &&
+          o.ratio[1] == 2.0f && o.aug.min_crop == 0);
+    /* with [data] scale, RandomResizedCrop: min_crop and max_crop are named */
+    CHECK(parse("[net]\nwidth=32\nheight=32\nmin_crop=128\nmax_crop=448\n[data]\nscale=0.5,1\n", &o, &e) ==
+          GN_OK && o.aug.min_crop == 0);
+    CHECK_MSG(strstr(o.aug.warning, "aug.cfg:4: [net] min_crop=128: not used: [data] scale") &&
+              strstr(o.aug.warning, "aug.cfg:5: [net] max_crop=448: not used"), "%s", o.aug.warning);
     /* a [data] key that says the same thing wins, and the [net] key is named */
     CHECK(parse("[net]\nwidth=32\nheight=32\nangle=7\nhue=.1\naspect=.5\n[data]\nrotate=3\njitter=0.2\n"
                 "ratio=0.9,1.1\n", &o, &e) == GN_OK);
@@ -316,6 +366,9 @@ static void test_loader(const char *train)
     a->angle = 7;
     a->hue = 0.1f;
     a->saturation = a->exposure = 0.75f;
+    a->min_crop = 24;
+    a->max_crop = 64;
+    a->aspect = 0.75f;
     CHECK(run(&o, NB, ref, lab2) == 0);
     CHECK(!memcmp(lab, lab2, sizeof lab)); /* the same files, augmented */
     CHECK(memcmp(plain, ref, sizeof(float) * nx) != 0);
@@ -339,6 +392,29 @@ static void test_loader(const char *train)
             gn_loader_free(&l);
         }
     }
+    /* darknet's crop at min_crop = max_crop = 8: the image's shorter side shrinks to 8 rows or
+     * columns of the 32x24 window, so at the top or the bottom (the offset is random) at least
+     * two rows lie outside the image and repeat its edge row; RandomResizedCrop's stay inside */
+    memset(a, 0, sizeof *a);
+    a->saturation = a->exposure = 1;
+    a->min_crop = a->max_crop = 8;
+    o.workers = 1;
+    CHECK(run(&o, NB, ref, lab2) == 0);
+    int flat_dk = 0, flat_plain = 0;
+    for (int i = 0; i < NB * B; i++)
+        for (int k = 0; k < 2; k++) {
+            const float *p = (k ? ref : plain) + (size_t)i * PER;
+            int top = 1, bottom = 1; /* equal up to the resampler's float weights */
+            for (int c = 0; c < 3; c++)
+                for (int j = 0; j < W; j++) {
+                    const float *pc = p + c * W * H + j;
+                    top &= fabsf(pc[0] - pc[W]) < 1e-4f;
+                    bottom &= fabsf(pc[(H - 2) * W] - pc[(H - 1) * W]) < 1e-4f;
+                }
+            *(k ? &flat_dk : &flat_plain) += top || bottom;
+        }
+    CHECK_MSG(flat_dk == NB * B && flat_plain == 0, "two edge rows equal: darknet crop %d, "
+              "RandomResizedCrop %d, of %d", flat_dk, flat_plain, NB * B);
     /* TrivialAugmentWide alone changes the images too, and is as repeatable */
     memset(a, 0, sizeof *a);
     a->saturation = a->exposure = 1;
@@ -359,6 +435,7 @@ int main(void)
     test_reference();
     test_hsv();
     test_erase();
+    test_darknet_box();
     test_keys();
     char dir[64];
     if (!tmp_make(dir, sizeof dir)) {

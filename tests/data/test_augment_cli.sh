@@ -1,6 +1,6 @@
 #!/bin/sh
-# gemmnet train with darknet's [net] augmentation keys and [data] augmentations: the keys that are
-# not honoured are named in warnings (file:line), a bad magnitude is refused with file:line:key,
+# gemmnet train with darknet's [net] augmentation keys and [data] augmentations: darknet keys that
+# a [data] key overrides are named in warnings (file:line), a bad magnitude is refused with file:line:key,
 # and training runs with RandAugment, TrivialAugmentWide and random erasing on.
 set -u
 G="${GEMMNET:?GEMMNET must name the gemmnet binary}"
@@ -18,10 +18,13 @@ angle=7\nhue=.1\nsaturation=.75\nexposure=.75\naspect=.75\nmin_crop=128\nmax_cro
 [connected]\noutput=2\nactivation=linear\n[softmax]\n' > "$T/a.cfg"
 "$G" train "$T/a.cfg" --out "$T/run" > "$T/out" 2> "$T/err"
 check '[ $? -eq 0 ]'
-check 'grep -q "^warning: .*a.cfg:13: \[net\] min_crop=128: not honoured" "$T/err"'
-check 'grep -q "^warning: .*a.cfg:14: \[net\] max_crop=448: not honoured" "$T/err"'
-check '[ "$(grep -c "^warning:" "$T/err")" -eq 2 ]'   # angle, hue, ... are honoured: no warning
+check '[ "$(grep -c "^warning:" "$T/err")" -eq 0 ]'   # all darknet keys honoured: no warning
 check 'grep -q "^final: " "$T/out"'
+"$G" train "$T/a.cfg" --out "$T/run1" --set data.scale=0.5,1 > "$T/out" 2> "$T/err"
+check '[ $? -eq 0 ]'
+check 'grep -q "^warning: .*a.cfg:13: \[net\] min_crop=128: not used: \[data\] scale" "$T/err"'
+check 'grep -q "^warning: .*a.cfg:14: \[net\] max_crop=448: not used: \[data\] scale" "$T/err"'
+check '[ "$(grep -c "^warning:" "$T/err")" -eq 2 ]'
 "$G" train "$T/a.cfg" --out "$T/run2" --set data.augment=trivialaugment --set data.randaugment_mstd=0 > "$T/out" 2> "$T/err"
 check '[ $? -ne 0 ]'   # randaugment_mstd belongs to augment=randaugment
 check 'grep -q "randaugment_mstd" "$T/err"'
@@ -33,8 +36,8 @@ sed -i 's/^randaugment_mstd=1.5$/rotate=10/; s/^augment=randaugment$/augment=tri
 check '[ $? -eq 0 ]'
 check 'grep -q "a.cfg:8: \[net\] angle=7: not used: \[data\] rotate" "$T/err"'
 check 'grep -q "^final: " "$T/out"'
-printf '[net]\nwidth=24\nheight=24\n[data]\ntrain=s/train\n' > "$T/b.cfg"
+printf '[net]\nwidth=24\nheight=24\n[data]\ntrain=s/train\nratio=0.8,1.25\n' > "$T/b.cfg"
 "$G" bench-data "$T/b.cfg" --images 8 --batch 4 --set net.max_crop=64 > "$T/out" 2> "$T/err"
 check '[ $? -eq 0 ]'
-check 'grep -q "^warning: --set (argument 1): \[net\] max_crop=64: not honoured" "$T/err"'
+check 'grep -q "^warning: --set (argument 1): \[net\] max_crop=64: not used" "$T/err"'
 exit $fail
