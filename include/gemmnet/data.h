@@ -60,6 +60,11 @@ typedef struct gn_data_opts {
     double max_bad_fraction;
     int64_t max_pixels;  /* refuse JPEG headers claiming more pixels than this */
     gn_augment_opts aug;
+    /* darknet's input convention (docs/data.md): pixels/255 with no mean/std, eval_resize = the
+     * input size. Set for a config without its own [data] section, or by
+     * gn_data_opts_darknet_input; keys [data] gives (the *_given flags) always win. */
+    int darknet_input;
+    int mean_given, std_given, eval_resize_given;
 } gn_data_opts;
 
 /* Defaults (ImageNet mean/std, scale 0.08..1, ...) with no sources and a 3x224x224 input. */
@@ -69,6 +74,8 @@ void gn_data_opts_default(gn_data_opts *o);
  * exposure, aspect, min_crop, max_crop, flip) unless a [data] key overrides them; overridden
  * keys are named in o->aug.warning for the caller to show. */
 int gn_data_opts_parse(gn_data_opts *o, struct gn_cfg *cfg, struct gn_err *err);
+/* Switches o to darknet's input convention, except for what [data] set itself. */
+void gn_data_opts_darknet_input(gn_data_opts *o);
 
 enum { GN_SPLIT_TRAIN = 0, GN_SPLIT_VAL = 1 };
 

@@ -194,6 +194,7 @@ typedef struct gn_net {
     float *targets;  /* batch x n_classes, for regression losses */
     double flops;    /* forward FLOPs per image */
     double flops_bwd;
+    uint64_t seen;   /* images the weights were trained on (darknet's `seen`; 0: unknown) */
 } gn_net;
 
 /* Flags for gn_net_plan_flags / gn_net_build_flags. GN_NET_RECOMPUTE: training memory saver.

@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
+#include "gemmnet/interop.h"
 #include "gemmnet/train.h"
 #include "core/util.h"
 
@@ -32,8 +33,9 @@ static const char *predict_help =
     "Without --csv: each path, then its top N classes (default 5) with probabilities.\n"
     "--csv FILE: one row per image (written atomically): path, top-1 class, its\n"
     "probability, then one column per class with every probability; the header names the\n"
-    "classes (from the checkpoint). Unreadable images are skipped, listed and counted.\n"
-    "Exit status 1 when no image could be read.\n";
+    "classes (from the checkpoint; numbers for a darknet .weights file, which has none).\n"
+    "PATH is a checkpoint or a darknet .weights file, told apart by content. Unreadable\n"
+    "images are skipped, listed and counted. Exit status 1 when no image could be read.\n";
 
 typedef struct pathlist {
     char **v;
@@ -318,6 +320,7 @@ int cmd_predict(int argc, char **argv)
     gn_train_opts to;
     rc = gn_train_opts_parse(&to, cfg, &err);
     if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
+    if (!rc) rc = gn_weights_input_convention(&d, weights, &err);
     gn_train_accept_darknet_keys(cfg);
     if (files.n < batch) batch = (int)files.n;
     if (!rc) rc = cli_load_net(cfg, weights, batch, &net, &ck, &err);

@@ -4,6 +4,7 @@
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
 #include "gemmnet/dist.h"
+#include "gemmnet/interop.h"
 #include "gemmnet/train.h"
 
 #include <math.h>
@@ -50,7 +51,8 @@ static const char *train_help =
     "Trains the network CONFIG describes on the data its [data] section names.\n"
     "  --out DIR        checkpoints, metrics.csv and curves.svg (default: runs/<config name>)\n"
     "  --resume auto    continue from DIR/last.safetensors when it exists; PATH: from that file\n"
-    "  --weights PATH   start from another checkpoint's weights (fine-tuning)\n"
+    "  --weights PATH   start from these weights (fine-tuning): a checkpoint, or a darknet\n"
+    "                   .weights file (then darknet's input convention; docs/data.md)\n"
     "  --skip-mismatch  with --weights: keep this network's own values where shapes differ\n"
     "  --threads N      compute threads (default: all cores)\n"
     "  --seed S         same as --set train.seed=S\n"
@@ -208,6 +210,7 @@ int cmd_eval(int argc, char **argv)
     gn_eval_result r = {0};
     int rc = gn_train_opts_parse(&to, cfg, &err);
     if (!rc) rc = gn_data_opts_parse(&d, cfg, &err);
+    if (!rc) rc = gn_weights_input_convention(&d, weights, &err);
     gn_train_accept_darknet_keys(cfg);
     if (!rc) rc = cli_load_net(cfg, weights, batch, &net, &ck, &err);
     if (!rc) rc = gn_cfg_check_all_unused(cfg, &err);

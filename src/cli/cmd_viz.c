@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "gemmnet/checkpoint.h"
+#include "gemmnet/interop.h"
 #include "gemmnet/data.h"
 #include "gemmnet/viz.h"
 
@@ -195,6 +196,7 @@ static int session_open(viz_session *s, viz_args *a, int work_w, int work_h, gn_
         if (!rc) rc = gn_cfg_set(s->cfg, set, 0, err);
     }
     if (!rc) rc = gn_data_opts_parse(&s->d, s->cfg, err);
+    if (!rc) rc = gn_weights_input_convention(&s->d, a->weights, err);
     if (!rc) rc = gn_net_build(&s->net, s->cfg, 1, 1, err);
     if (rc && work_w > 0) return gn_err_wrap(err, "at the working resolution %dx%d", work_w, work_h);
     if (rc) return rc;
@@ -203,10 +205,14 @@ static int session_open(viz_session *s, viz_args *a, int work_w, int work_h, gn_
                           s->cfg->path, s->net->in.c);
     if (a->weights) {
         gn_ckpt *ck = NULL;
-        rc = gn_ckpt_open(&ck, a->weights, err);
-        if (!rc)
-            rc = gn_ckpt_load_net(ck, s->net, NULL,
-                                  work_w > 0 ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, err);
+        gn_darknet_info dk;
+        gn_weights_kind kind;
+        rc = gn_weights_load(s->net, a->weights,
+                             work_w > 0 ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, &ck, &kind,
+                             &dk, err);
+        if (!rc && kind == GN_WEIGHTS_DARKNET && dk.first_missing >= 0 &&
+            dk.first_missing < s->first_skipped)
+            s->first_skipped = dk.first_missing;
         for (int i = 0; !rc && i < gn_ckpt_n_skipped(ck); i++) {
             int l;
             if (sscanf(gn_ckpt_skipped(ck, i), "layers.%d.", &l) == 1 && l < s->first_skipped)

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 #include "gemmnet/checkpoint.h"
+#include "gemmnet/interop.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -111,7 +112,6 @@ int cli_load_net(gn_cfg *cfg, const char *path, int batch, gn_net **net, struct 
                  gn_err *err)
 {
     int rc = gn_net_build(net, cfg, batch, 1, err);
-    if (!rc) rc = gn_ckpt_open(ck, path, err);
-    if (!rc) rc = gn_ckpt_load_net(*ck, *net, NULL, GN_CKPT_STRICT, err);
+    if (!rc) rc = gn_weights_load(*net, path, GN_CKPT_STRICT, ck, NULL, NULL, err);
     return rc;
 }

@@ -26,8 +26,8 @@ int cli_take_common_or_help(cli_common *c, int argc, char **argv, int *i, const 
 /* Loads c->config and applies the overrides in order. Prints the error and returns NULL. */
 gn_cfg *cli_load_config(const cli_common *c);
 struct gn_ckpt;
-/* Builds the net for cfg at batch and loads weights from path (strict); *ck stays open for its
- * metadata (class names). */
+/* Builds the net for cfg at batch and loads weights from path (strict): a checkpoint, whose *ck
+ * stays open for its metadata (class names), or a darknet .weights file (*ck = NULL). */
 int cli_load_net(gn_cfg *cfg, const char *path, int batch, gn_net **net, struct gn_ckpt **ck,
                  gn_err *err);
 /* Prints "gemmnet: <message>" to stderr; returns 1. */

@@ -36,6 +36,16 @@ void gn_data_opts_default(gn_data_opts *o)
     o->aug.saturation = o->aug.exposure = 1;
 }
 
+void gn_data_opts_darknet_input(gn_data_opts *o)
+{
+    o->darknet_input = 1;
+    for (int k = 0; k < 3; k++) {
+        if (!o->mean_given) o->mean[k] = 0.0f;
+        if (!o->std_given) o->std[k] = 1.0f;
+    }
+    if (!o->eval_resize_given) o->eval_resize = GN_MIN(o->width, o->height);
+}
+
 /* Resolves a path from the config against the config file's directory. */
 static int resolve(char *dst, const char *cfg_path, const char *val, const gn_cfg_kv *kv,
                    gn_cfg_section *s, gn_err *err)
@@ -279,6 +289,8 @@ int gn_data_opts_parse(gn_data_opts *o, gn_cfg *cfg, gn_err *err)
     }
     if ((rc = get_rgb(s, "mean", o->mean, -1e30f, err))) return rc;
     if ((rc = get_rgb(s, "std", o->std, 1e-12f, err))) return rc;
+    o->mean_given = gn_cfg_kv_find(s, "mean") != NULL;
+    o->std_given = gn_cfg_kv_find(s, "std") != NULL;
     if ((rc = gn_cfg_float(s, "max_bad_fraction", 0.01, 0, 1, &o->max_bad_fraction, err))) return rc;
     double mp = 0;
     if ((rc = gn_cfg_float(s, "max_pixels", 100e6, 1, 1e12, &mp, err))) return rc;
@@ -287,6 +299,9 @@ int gn_data_opts_parse(gn_data_opts *o, gn_cfg *cfg, gn_err *err)
     int side = GN_MIN(o->width, o->height);
     int def_resize = side > 0 ? (int)lround(side / 0.875) : 0;
     if ((rc = gn_cfg_int(s, "eval_resize", def_resize, 0, 1 << 16, &o->eval_resize, err))) return rc;
+    o->eval_resize_given = gn_cfg_kv_find(s, "eval_resize") != NULL;
+    /* darknet's own configs have no [data] section (one made by --set alone has line 0) */
+    if (!s || s->line <= 0) gn_data_opts_darknet_input(o);
     int images = 0;
     const char *srcs[2] = {o->train, o->val};
     for (int k = 0; k < 2; k++)

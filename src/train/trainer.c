@@ -23,6 +23,7 @@
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
 #include "gemmnet/dist.h"
+#include "gemmnet/interop.h"
 #include "gemmnet/optim.h"
 #include "gemmnet/train.h"
 #include "core/util.h"
@@ -166,10 +167,11 @@ static int training_extras(const trainer *t, gn_ckpt_extra *x, char names[][48])
 static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err *err)
 {
     char iter[32], epoch[32], cursor[32], seed[32], best[64], smooth[64], lr[64], threads[16];
-    char ranks[16], steps[32], ema_updates[32];
+    char ranks[16], steps[32], ema_updates[32], seen[32];
     snprintf(steps, sizeof steps, "%" PRId64, t->opt->steps);
     snprintf(ema_updates, sizeof ema_updates, "%" PRId64, t->ema ? t->ema->updates : 0);
     snprintf(ranks, sizeof ranks, "%d", t->nranks);
+    snprintf(seen, sizeof seen, "%" PRIu64, t->net->seen);
     int64_t e, b;
     gn_loader_position(t->train, &e, &b);
     snprintf(iter, sizeof iter, "%" PRId64, t->iter);
@@ -185,6 +187,7 @@ static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err
     const gn_kv meta[] = {
         {"gemmnet_version", GN_VERSION},
         {"iteration", iter},
+        {"seen", seen},
         {"epoch", epoch},
         {"batch_in_epoch", cursor},
         {"seed", seed},
@@ -437,6 +440,8 @@ static int resume(trainer *t, const char *path, gn_err *err)
         logf_(t, GN_LOG_WARN, "%s has no EMA of the weights: the EMA starts from its weights "
               "now", path);
     }
+    const char *seen = gn_ckpt_meta(c, "seen");
+    if (seen) t->net->seen = strtoull(seen, NULL, 10);
     int64_t e = strtoll(ep, NULL, 10), b = strtoll(cur, NULL, 10);
     const char *best = gn_ckpt_meta(c, "best_metric"), *sm = gn_ckpt_meta(c, "smoothed_loss");
     if (best) t->best = strtod(best, NULL);
@@ -502,8 +507,9 @@ static int was_skipped(const gn_ckpt *c, const char *name)
 }
 
 /* --weights with --skip-mismatch: per layer, the tensors taken from the file and those that
- * kept this network's initialization (their shapes differ), with their shapes. */
-static void list_reloaded(trainer *t, const gn_ckpt *c)
+ * kept this network's initialization (their shapes differ; for a darknet file, the layers from
+ * first_missing on, where the file ended), with their shapes. */
+static void list_reloaded(trainer *t, const gn_ckpt *c, int first_missing)
 {
     int counts[2] = {0, 0};
     for (int i = 0; i < t->net->n_layers; i++) {
@@ -515,7 +521,8 @@ static void list_reloaded(trainer *t, const gn_ckpt *c)
                 const gn_param *p = &l->par[j];
                 char name[160];
                 gn_param_full_name(l, p, name, sizeof name);
-                if (was_skipped(c, name) != skipped) continue;
+                int was = was_skipped(c, name) || (first_missing >= 0 && i >= first_missing);
+                if (was != skipped) continue;
                 counts[skipped]++;
                 char shape[64] = "";
                 for (int d = 0, k = 0; d < p->ndim; d++)
@@ -537,14 +544,20 @@ static void list_reloaded(trainer *t, const gn_ckpt *c)
 static int load_weights(trainer *t, gn_err *err)
 {
     gn_ckpt *c = NULL;
-    int rc = gn_ckpt_open(&c, t->args->weights, err);
-    if (!rc)
-        rc = gn_ckpt_load_net(c, t->net, NULL,
-                              t->args->skip_mismatch ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, err);
+    gn_darknet_info dk;
+    gn_weights_kind kind;
+    int rc = gn_weights_load(t->net, t->args->weights,
+                             t->args->skip_mismatch ? GN_CKPT_SKIP_MISMATCH : GN_CKPT_STRICT, &c,
+                             &kind, &dk, err);
     if (!rc) {
         for (int i = 0; i < gn_ckpt_n_skipped(c); i++)
             logf_(t, GN_LOG_WARN, "--weights: %s", gn_ckpt_skipped(c, i));
-        if (t->args->skip_mismatch) list_reloaded(t, c);
+        if (kind == GN_WEIGHTS_DARKNET && dk.first_missing >= 0)
+            logf_(t, GN_LOG_WARN, "--weights: the darknet file ends before layer %d; layers %d "
+                  "to %d keep their initialization", dk.first_missing, dk.first_missing,
+                  t->net->n_layers - 1);
+        if (t->args->skip_mismatch)
+            list_reloaded(t, c, kind == GN_WEIGHTS_DARKNET ? dk.first_missing : -1);
         logf_(t, GN_LOG_INFO, "weights from %s", t->args->weights);
     } else {
         gn_err_wrap(err, "--weights %s", t->args->weights);
@@ -962,6 +975,7 @@ static int iteration(trainer *t, iter_result *r, gn_err *err)
     if (!fold) gn_optim_step(t->opt, r->lr);
     t->iter++;
     if (t->ema) gn_ema_after_step(t->ema, t->iter);
+    t->net->seen += (uint64_t)t->global;
     t->images_run += t->global;
     t->images_log += t->global;
     t->smooth_loss = t->iter == 1 || t->smooth_loss == 0 ? r->loss
@@ -1100,6 +1114,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     gn_set_threads(args->threads);
     if ((rc = gn_train_opts_parse(&t->o, cfg, err))) goto done;
     if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
+    if ((rc = gn_weights_input_convention(&t->d, args->weights, err))) goto done;
     gn_train_accept_darknet_keys(cfg);
     if ((rc = setup_ranks(t, err))) goto done;
     if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;
