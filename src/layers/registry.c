@@ -14,6 +14,7 @@ extern const gn_layer_ops gn_softmax_ops;
 extern const gn_layer_ops gn_activation_ops;
 extern const gn_layer_ops gn_convolutional_ops;
 extern const gn_layer_ops gn_batchnorm_ops;
+extern const gn_layer_ops gn_crop_ops;
 
 static const gn_layer_ops *const registry[] = {
     &gn_connected_ops,
@@ -27,6 +28,7 @@ static const gn_layer_ops *const registry[] = {
     &gn_activation_ops,
     &gn_convolutional_ops,
     &gn_batchnorm_ops,
+    &gn_crop_ops,
 };
 
 const gn_layer_ops *gn_layer_ops_find(const char *section)
