@@ -33,6 +33,7 @@ typedef enum gn_act {
     GN_ACT_LEAKY, /* slope 0.1, as darknet */
     GN_ACT_LOGISTIC,
     GN_ACT_TANH,
+    GN_ACT_RAMP,  /* darknet's ramp: x*(x>0) + 0.1x, i.e. 1.1x above 0, 0.1x below */
 } gn_act;
 
 /* One named tensor of a layer: a slice of net->params (trainable) or net->state. */

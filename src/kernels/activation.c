@@ -23,6 +23,10 @@ void act_forward(float *restrict y, size_t n, gn_act a)
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
         break;
+    case GN_ACT_RAMP:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? 1.1f * y[i] : 0.1f * y[i];
+        break;
     }
 }
 
@@ -46,10 +50,14 @@ void act_backward(float *restrict dy, const float *restrict y, size_t n, gn_act 
 #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) dy[i] *= 1.0f - y[i] * y[i];
         break;
+    case GN_ACT_RAMP:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0 ? 1.1f * dy[i] : 0.1f * dy[i];
+        break;
     }
 }
 
-static const char *const act_names[] = {"linear", "relu", "leaky", "logistic", "tanh"};
+static const char *const act_names[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp"};
 
 int gn_act_parse(const char *name, gn_act *out)
 {

@@ -117,6 +117,12 @@ static void normalize_plane(float *restrict v, float *restrict xh, int n, float 
             (d)[i] *= 1.0f - y * y;                                                        \
         }                                                                                  \
         break;                                                                             \
+    case GN_ACT_RAMP:                                                                      \
+        for (int i = 0; i < (n); i++) {                                                    \
+            float u = (GA) * (xh)[i] + (BE);                                               \
+            (d)[i] = u > 0 ? 1.1f * (d)[i] : 0.1f * (d)[i];                                \
+        }                                                                                  \
+        break;                                                                             \
     }
 
 static void act_grad_plane(float *restrict d, const float *restrict xh, int n, float ga, float be,

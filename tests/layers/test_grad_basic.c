@@ -4,9 +4,9 @@
 
 int main(void)
 {
-    const char *acts[] = {"linear", "relu", "leaky", "logistic", "tanh"};
+    const char *acts[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp"};
     char buf[512];
-    for (int a = 0; a < 5; a++) {
+    for (int a = 0; a < 6; a++) {
         snprintf(buf, sizeof buf,
                  "[net]\nwidth=3\nheight=2\nchannels=3\n[connected]\noutput=7\nactivation=%s\n",
                  acts[a]);
