@@ -67,6 +67,8 @@ for net in tiny darknet; do
     check "[ -f run_$net/last.safetensors ]" "$net.cfg: gemmnet trained 4 iterations"
     "$G" export $net.cfg --weights run_$net/last.safetensors --out $net.weights >/dev/null
     check "[ -f $net.weights ]" "$net.cfg: exported as $net.weights"
+    seen=$(od -A n -t u4 -j 12 -N 4 $net.weights | tr -d ' ')
+    check "[ \"$seen\" = 32 ]" "$net.cfg: the header's seen is the images trained on (4 x 8 = 32: $seen)"
     compare $net.cfg $net.weights "$net.cfg, gemmnet's .weights"
     # the checkpoint gives gemmnet the same answer as the .weights file (one convention)
     "$G" predict $net.cfg --weights run_$net/last.safetensors --top 1 $images >ck.txt
