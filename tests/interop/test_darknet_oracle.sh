@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # darknet .weights with Debian's darknet binary as the oracle (docs/interop.md):
 # - gemmnet trains darknet's own tiny.cfg and darknet.cfg briefly (64x64, 4 classes of the
-#   built-in data set), exports .weights, and `darknet classifier predict` prints the same top-1
+#   built-in data set), and a small config with [crop], groups, ramp and [connected]; exports
+#   .weights, and `darknet classifier predict` prints the same top-1
 #   class and probability (to its two decimals) as `gemmnet predict` on 64x64 images, with the
 #   .weights file and with gemmnet's own checkpoint;
 # - files darknet wrote itself (a short `darknet classifier train`, and `darknet partial` of the
@@ -60,8 +61,55 @@ compare() { # CFG WEIGHTS WHAT: darknet and gemmnet agree on every image
     check "[ $same -eq $n ] && [ $n -eq 4 ]" "$3: darknet and gemmnet print the same top-1 on $same of $n images"
 }
 
-for net in tiny darknet; do
-    adapt $net 4 >$net.cfg
+# A config of gemmnet's choosing in darknet's format, for what tiny and darknet lack: [crop] (the
+# centre window, 2x-1, at evaluation), a grouped convolution, ramp, [connected] (its [out][in]
+# weights over the flattened C,H,W input), [dropout].
+cat >mix.cfg <<'CFG'
+[net]
+batch=8
+subdivisions=1
+width=64
+height=64
+channels=3
+learning_rate=0.02
+momentum=0.9
+decay=0.0005
+max_batches=4
+policy=constant
+[crop]
+crop_height=56
+crop_width=56
+flip=1
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+[convolutional]
+filters=8
+size=3
+stride=2
+groups=2
+pad=1
+activation=ramp
+[maxpool]
+size=2
+stride=2
+[connected]
+output=16
+activation=leaky
+[dropout]
+probability=.5
+[connected]
+output=4
+activation=linear
+[softmax]
+CFG
+
+for net in tiny darknet mix; do
+    [ $net = mix ] || adapt $net 4 >$net.cfg
     "$G" train $net.cfg --set data.train="$tmp/d/train" --set data.workers=1 --out run_$net \
         --threads 2 >train_$net.log 2>&1
     check "[ -f run_$net/last.safetensors ]" "$net.cfg: gemmnet trained 4 iterations"
