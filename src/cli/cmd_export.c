@@ -11,9 +11,11 @@
 
 static const char *export_help =
     "usage: gemmnet export CONFIG --weights PATH --out FILE [--set ...]\n\n"
-    "Writes the network CONFIG describes, with the weights from PATH, as FILE:\n"
+    "Writes the network CONFIG describes, with the weights from PATH (a checkpoint or a darknet\n"
+    ".weights file, told apart by content), as FILE:\n"
     "  FILE.onnx     an ONNX model (opset 13, dynamic batch; docs/interop.md)\n"
-    "  FILE.weights  a darknet .weights file, in the config's layer order\n"
+    "  FILE.weights  a darknet .weights file, in the config's layer order (version 0.2.0\n"
+    "                and a 64-bit seen, as darknet writes; docs/interop.md)\n"
     "The file is written to a temporary name and renamed into place.\n";
 
 static int has_suffix(const char *s, const char *suffix)
