@@ -58,10 +58,12 @@ int gn_weights_kind_of(const char *path, gn_weights_kind *kind, struct gn_err *e
 int gn_weights_load(struct gn_net *net, const char *path, int flags, struct gn_ckpt **ck,
                     gn_weights_kind *kind, gn_darknet_info *dk, struct gn_err *err);
 
-/* darknet's input convention for weights_path (NULL: none) and d's config: when d's [data] gave
- * no mean= / std= and weights_path is a darknet .weights file, d gets pixels/255 with no
- * mean/std (gn_data_opts_darknet_input). A config without its own [data] section already has
- * it from gn_data_opts_parse. GN_EIO / GN_EFORMAT as gn_weights_kind_of. */
+/* darknet's input convention for weights_path (NULL: none) and d's config: d gets pixels/255
+ * with no mean/std (gn_data_opts_darknet_input: keys [data] set win) when weights_path is a
+ * darknet .weights file, or a checkpoint whose metadata says input_convention = darknet (the
+ * trainer writes it for runs that trained so). A config without its own [data] section already
+ * has it from gn_data_opts_parse. GN_EIO / GN_EFORMAT when the file cannot be read or is
+ * neither kind. */
 int gn_weights_input_convention(struct gn_data_opts *d, const char *weights_path,
                                 struct gn_err *err);
 

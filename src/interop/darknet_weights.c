@@ -424,6 +424,16 @@ int gn_weights_input_convention(gn_data_opts *d, const char *weights_path, gn_er
     if (!weights_path) return GN_OK;
     gn_weights_kind k;
     int rc = gn_weights_kind_of(weights_path, &k, err);
-    if (!rc && k == GN_WEIGHTS_DARKNET) gn_data_opts_darknet_input(d);
-    return rc;
+    if (rc) return rc;
+    if (k == GN_WEIGHTS_DARKNET) {
+        gn_data_opts_darknet_input(d);
+        return GN_OK;
+    }
+    /* a checkpoint of a run that trained with darknet's convention says so */
+    gn_ckpt *c = NULL;
+    if ((rc = gn_ckpt_open(&c, weights_path, err))) return rc;
+    const char *conv = gn_ckpt_meta(c, "input_convention");
+    if (conv && !strcmp(conv, "darknet")) gn_data_opts_darknet_input(d);
+    gn_ckpt_close(&c);
+    return GN_OK;
 }

@@ -188,6 +188,7 @@ static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err
         {"gemmnet_version", GN_VERSION},
         {"iteration", iter},
         {"seen", seen},
+        {"input_convention", t->d.darknet_input ? "darknet" : "gemmnet"},
         {"epoch", epoch},
         {"batch_in_epoch", cursor},
         {"seed", seed},

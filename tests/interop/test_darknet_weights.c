@@ -364,6 +364,22 @@ int main(void)
         CHECK(d.mean[0] == (i == 2 ? 0.5f : 0.0f));
         gn_cfg_free(&c);
     }
+    /* A checkpoint carries the convention its run trained with (input_convention metadata). */
+    for (int i = 0; i < 3; i++) {
+        const char *conv[] = {"darknet", "gemmnet", NULL};
+        gn_kv meta[] = {{"input_convention", conv[i]}};
+        snprintf(path2, sizeof path2, "%s/conv%d.safetensors", dir, i);
+        CHECK(gn_ckpt_save(path2, net, NULL, meta, conv[i] ? 1 : 0, &err) == GN_OK);
+        gn_cfg *c = NULL;
+        gn_data_opts d;
+        CHECK(gn_cfg_parse(&c, cfgs[1], "conv.cfg", &err) == GN_OK);
+        CHECK(gn_data_opts_parse(&d, c, &err) == GN_OK);
+        CHECK(gn_weights_input_convention(&d, path2, &err) == GN_OK);
+        CHECK_MSG(d.darknet_input == (i == 0) && (d.mean[0] == 0) == (i == 0),
+                  "checkpoint with input_convention=%s: darknet_input %d mean %g",
+                  conv[i] ? conv[i] : "(none)", d.darknet_input, d.mean[0]);
+        gn_cfg_free(&c);
+    }
     {
         gn_cfg *c = NULL;
         gn_data_opts d;
