@@ -127,6 +127,17 @@ for net in tiny darknet mix; do
     check "cmp -s $net.weights $net.again.weights" "$net.cfg: .weights -> gemmnet -> .weights is byte-identical"
 done
 
+# Fine-tuning from .weights with a config that has its own [data] section: the run trains with
+# darknet's convention, its checkpoint says so, and predicts as the .weights it exports.
+{ cat mix.cfg; printf '[data]\nflip=1\n'; } | sed 's/^max_batches=.*/max_batches=1/' >mixd.cfg
+"$G" train mixd.cfg --weights mix.weights --set data.train="$tmp/d/train" --out run_mixd \
+    --threads 2 >train_mixd.log 2>&1
+"$G" export mixd.cfg --weights run_mixd/last.safetensors --out mixd.weights >/dev/null
+"$G" predict mixd.cfg --weights run_mixd/last.safetensors --top 1 $images >ck.txt
+"$G" predict mixd.cfg --weights mixd.weights --top 1 $images >dw.txt
+check "[ -s ck.txt ] && [ \"\$(awk '{print \$1}' ck.txt)\" = \"\$(awk '{print \$1}' dw.txt)\" ] && ! cmp -s mix.weights mixd.weights" \
+    "fine-tuned from .weights with a [data] config: its checkpoint predicts as its .weights"
+
 # Files darknet wrote: a short training run of its own, and its initialization (`partial`).
 adapt tiny 2 >dk.cfg
 find d/train -name '*.JPEG' | sort >train.list
