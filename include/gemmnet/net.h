@@ -34,6 +34,7 @@ typedef enum gn_act {
     GN_ACT_LOGISTIC,
     GN_ACT_TANH,
     GN_ACT_RAMP,  /* darknet's ramp: x*(x>0) + 0.1x, i.e. 1.1x above 0, 0.1x below */
+    GN_ACT_RELU6, /* min(max(x, 0), 6), as torch.nn.ReLU6 (MobileNetV2) */
 } gn_act;
 
 /* One named tensor of a layer: a slice of net->params (trainable) or net->state. */

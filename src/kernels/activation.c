@@ -27,6 +27,10 @@ void act_forward(float *restrict y, size_t n, gn_act a)
 #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? 1.1f * y[i] : 0.1f * y[i];
         break;
+    case GN_ACT_RELU6:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? (y[i] < 6 ? y[i] : 6) : 0;
+        break;
     }
 }
 
@@ -54,10 +58,17 @@ void act_backward(float *restrict dy, const float *restrict y, size_t n, gn_act 
 #pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0 ? 1.1f * dy[i] : 0.1f * dy[i];
         break;
+    case GN_ACT_RELU6:
+        /* PyTorch's hardtanh_backward: the gradient passes strictly between the kinks, so
+         * exactly 0 and exactly 6 (the clamped values) give 0. */
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0 && y[i] < 6 ? dy[i] : 0;
+        break;
     }
 }
 
-static const char *const act_names[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp"};
+static const char *const act_names[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp",
+                                          "relu6"};
 
 int gn_act_parse(const char *name, gn_act *out)
 {

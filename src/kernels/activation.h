@@ -17,6 +17,7 @@ static inline float act_one(float v, gn_act a)
     case GN_ACT_LOGISTIC: return 1.0f / (1.0f + expf(-v));
     case GN_ACT_TANH: return tanhf(v);
     case GN_ACT_RAMP: return v > 0 ? 1.1f * v : 0.1f * v;
+    case GN_ACT_RELU6: return v > 0 ? (v < 6 ? v : 6) : 0;
     case GN_ACT_LINEAR: break;
     }
     return v;

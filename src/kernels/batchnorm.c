@@ -62,6 +62,12 @@ static void sqdev_lanes(double *restrict acc, const float *restrict v, int n, do
             (v)[i] = u > 0 ? u : 0.1f * u;                                                 \
         }                                                                                  \
         break;                                                                             \
+    case GN_ACT_RELU6:                                                                     \
+        for (int i = 0; i < (n); i++) {                                                    \
+            float u = (GA) * (xh)[i] + (BE);                                               \
+            (v)[i] = u > 0 ? (u < 6 ? u : 6) : 0;                                          \
+        }                                                                                  \
+        break;                                                                             \
     default:                                                                               \
         for (int i = 0; i < (n); i++) (v)[i] = act_one((GA) * (xh)[i] + (BE), act);        \
         break;                                                                             \
@@ -121,6 +127,12 @@ static void normalize_plane(float *restrict v, float *restrict xh, int n, float 
         for (int i = 0; i < (n); i++) {                                                    \
             float u = (GA) * (xh)[i] + (BE);                                               \
             (d)[i] = u > 0 ? 1.1f * (d)[i] : 0.1f * (d)[i];                                \
+        }                                                                                  \
+        break;                                                                             \
+    case GN_ACT_RELU6:                                                                     \
+        for (int i = 0; i < (n); i++) {                                                    \
+            float u = (GA) * (xh)[i] + (BE), y = u > 0 ? (u < 6 ? u : 6) : 0;              \
+            (d)[i] = y > 0 && y < 6 ? (d)[i] : 0;                                          \
         }                                                                                  \
         break;                                                                             \
     }

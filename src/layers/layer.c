@@ -33,7 +33,7 @@ gn_param *layer_add_param(gn_layer *l, const char *name, int trainable, int ndim
 int layer_parse_act(struct gn_cfg_section *s, gn_act def, gn_act *out, gn_err *err)
 {
     static const char *const names[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp",
-                                        NULL};
+                                        "relu6", NULL};
     int v;
     int rc = gn_cfg_enum(s, "activation", names, (int)def, &v, err);
     if (rc == GN_OK) *out = (gn_act)v;
@@ -70,7 +70,8 @@ void layer_init_uniform(float *w, size_t n, float a, uint64_t seed, int layer, i
 float layer_init_bound(int fan_in, gn_act act)
 {
     /* He for rectifiers, LeCun otherwise: variance 2/fan_in or 1/fan_in, as uniform bounds. */
-    double var = (act == GN_ACT_RELU || act == GN_ACT_LEAKY || act == GN_ACT_RAMP) ? 2.0 : 1.0;
+    double var = (act == GN_ACT_RELU || act == GN_ACT_LEAKY || act == GN_ACT_RAMP ||
+                  act == GN_ACT_RELU6) ? 2.0 : 1.0;
     return (float)sqrt(3.0 * var / (fan_in > 0 ? fan_in : 1));
 }
 

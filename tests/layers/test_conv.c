@@ -132,8 +132,8 @@ static void gradient_cases(void)
     conv_case("conv depthwise", 3, 6, 5,
               "filters=3\nsize=3\nstride=2\npad=1\ngroups=3\nactivation=linear", 2, 1);
     /* Every activation, with and without batch norm (training and evaluation). */
-    const char *acts[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp"};
-    for (int a = 0; a < 6; a++)
+    const char *acts[] = {"linear", "relu", "leaky", "logistic", "tanh", "ramp", "relu6"};
+    for (int a = 0; a < 7; a++)
         for (int bn = 0; bn < 2; bn++)
             for (int train = 1; train >= (bn ? 0 : 1); train--) {
                 char keys[256], name[96];
