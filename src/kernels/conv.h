@@ -14,7 +14,8 @@
  * are thin) take the batched path instead: chunks of images are unfolded side by side into one
  * column matrix, one multithreaded sgemm per chunk and group, and the (K, nb*P*Q) result is
  * scattered to NCHW (backward gathers dy the same way). The chunk size comes from a bounded
- * workspace. Either way a run repeats bit for bit for a given thread count.
+ * workspace. Either way a run repeats bit for bit for a given thread count. Depthwise shapes
+ * (groups = C = K) go to depthwise.h's direct kernels instead, which need no workspace.
  * The _ref twins are plain loops, for the tests. */
 #ifndef GN_KERNELS_CONV_H
 #define GN_KERNELS_CONV_H

@@ -1,0 +1,35 @@
+/* Depthwise convolution: one filter per channel (groups = C = K), as MobileNetV2's 3x3 layers.
+ *
+ * Shape letters as in conv.h: N images, C channels (= K filters = G groups), H x W input,
+ * R x S kernel, P x Q output.
+ *   x:(N,C,H,W) w:(C,1,R,S) b:(C) -> y:(N,C,P,Q)
+ *   y[n,c,p,q] = b[c] + sum_{r,s} w[c,r,s] x[n,c, p*stride - pad + r, q*stride - pad + s]
+ *
+ * im2col + one sgemm per group turns each channel into a 1-row GEMM (a GEMV in disguise) after
+ * copying R*S times the input; these kernels work on the planes directly, a row at a time: for
+ * each kernel tap the valid output columns are computed once, so the inner loop has no bounds
+ * tests and runs contiguous (stride 1) for the compiler to vectorize. conv2d_forward and
+ * conv2d_backward call them for every depthwise shape (conv2d_is_depthwise).
+ *
+ * Parallelism (STYLE rule 8): an OpenMP loop over channels with at most `threads` threads, no
+ * sgemm inside; each iteration writes only its own channel's y, dx planes and dw filter, and
+ * sums over images in order, so results are bit-identical for any thread count.
+ * The naive twins are conv2d_forward_ref / conv2d_backward_ref (conv_ref.c, any groups). */
+#ifndef GN_KERNELS_DEPTHWISE_H
+#define GN_KERNELS_DEPTHWISE_H
+
+#include "kernels/conv.h"
+
+/* 1 when groups = C = K: the shapes depthwise_forward/backward take. */
+int conv2d_is_depthwise(const conv2d_shape *s);
+
+/* y = conv(x, w) + b (b may be NULL); no workspace */
+void depthwise_forward(float *restrict y, const float *restrict x, const float *restrict w,
+                       const float *restrict b, const conv2d_shape *s, int threads);
+/* dx += conv^T(dy, w) (dx may be NULL: skipped), dw += dy * x; the bias gradient is
+ * conv2d_backward's (a sum of dy per channel, whatever the grouping) */
+void depthwise_backward(float *restrict dx, float *restrict dw, const float *restrict dy,
+                        const float *restrict x, const float *restrict w, const conv2d_shape *s,
+                        int threads);
+
+#endif
