@@ -4,17 +4,72 @@
 #include "gemmnet/bench.h"
 #include "core/rng.h"
 
+#include <cJSON.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char *summary_help =
-    "usage: gemmnet summary CONFIG [--set section.key=value ...] [--batch N]\n\n"
+    "usage: gemmnet summary CONFIG [--set section.key=value ...] [--batch N] [--json]\n\n"
     "Prints every layer with its inputs, output shape, parameter count and forward FLOPs per\n"
     "image (2 per multiply-add), marked 'frozen' or 'lr xM' when fine-tuning keys apply to it\n"
     "(docs/fine-tuning.md), then the totals and the planned memory for a batch of N\n"
-    "(default: the config's batch/subdivisions).\n";
+    "(default: the config's batch/subdivisions).\n"
+    "--json: the same network as one JSON object instead, for scripts (scripts/import-torchvision):\n"
+    "input [c,h,w]; classes; params and state (floats); layers, each with index, type, inputs\n"
+    "(producing layer indices, -1 for the net's input), output [c,h,w], flops, frozen, lr_mult,\n"
+    "and params: every tensor in checkpoint order with its checkpoint name, PyTorch shape and\n"
+    "trainable flag.\n";
+
+static cJSON *shape_json(gn_shape s)
+{
+    int v[3] = {s.c, s.h, s.w};
+    return cJSON_CreateIntArray(v, 3);
+}
+
+/* The planned net as JSON (summary --json); NULL when out of memory. */
+static cJSON *summary_json(const gn_net *net, int batch)
+{
+    cJSON *o = cJSON_CreateObject(), *layers = NULL;
+    if (!o) return NULL;
+    cJSON_AddItemToObject(o, "input", shape_json(net->in));
+    cJSON_AddNumberToObject(o, "batch", batch);
+    cJSON_AddNumberToObject(o, "classes", net->n_classes);
+    cJSON_AddNumberToObject(o, "params", (double)net->n_params);
+    cJSON_AddNumberToObject(o, "state", (double)net->n_state);
+    cJSON_AddNumberToObject(o, "flops", net->flops);
+    if (!(layers = cJSON_AddArrayToObject(o, "layers"))) goto fail;
+    for (int i = 0; i < net->n_layers; i++) {
+        const gn_layer *l = &net->layers[i];
+        cJSON *lo = cJSON_CreateObject(), *ps;
+        if (!lo || !cJSON_AddItemToArray(layers, lo)) goto fail;
+        cJSON_AddNumberToObject(lo, "index", i);
+        cJSON_AddStringToObject(lo, "type", l->ops->section);
+        cJSON_AddItemToObject(lo, "inputs", cJSON_CreateIntArray(l->in_idx, l->n_in));
+        cJSON_AddItemToObject(lo, "output", shape_json(l->out));
+        cJSON_AddNumberToObject(lo, "flops", l->flops);
+        cJSON_AddBoolToObject(lo, "frozen", l->frozen);
+        cJSON_AddNumberToObject(lo, "lr_mult", l->lr_mult);
+        if (!(ps = cJSON_AddArrayToObject(lo, "params"))) goto fail;
+        for (int j = 0; j < l->n_par; j++) {
+            const gn_param *p = &l->par[j];
+            cJSON *po = cJSON_CreateObject();
+            char full[96];
+            if (!po || !cJSON_AddItemToArray(ps, po)) goto fail;
+            gn_param_full_name(l, p, full, sizeof full);
+            cJSON_AddStringToObject(po, "name", full);
+            cJSON_AddStringToObject(po, "param", p->name);
+            cJSON_AddItemToObject(po, "shape", cJSON_CreateIntArray(p->shape, p->ndim));
+            cJSON_AddBoolToObject(po, "trainable", p->trainable);
+        }
+    }
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
 
 static int planned_batch(gn_cfg *cfg, int *batch, gn_err *err)
 {
@@ -40,7 +95,7 @@ static void shape_str(gn_shape s, char *buf, size_t n)
 int cmd_summary(int argc, char **argv)
 {
     cli_common c = {0};
-    int batch = 0;
+    int batch = 0, json = 0;
     for (int i = 1; i < argc;) {
         int t = cli_take_common_or_help(&c, argc, argv, &i, summary_help);
         if (t == CLI_HELP) return 0;
@@ -50,6 +105,11 @@ int cmd_summary(int argc, char **argv)
             if ((batch = cli_parse_int("summary", "--batch", argv[i + 1], 1, 1 << 20)) < 0)
                 return 2;
             i += 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+            i++;
             continue;
         }
         if (argv[i][0] == '-' || c.config) return cli_usage_error("summary", "unexpected '%s'", argv[i]);
@@ -64,6 +124,19 @@ int cmd_summary(int argc, char **argv)
     if (!batch && planned_batch(cfg, &batch, &err)) goto done;
     /* no buffers: any batch can be shown; memory as training plans it */
     if (gn_net_plan_flags(&net, cfg, batch, GN_NET_RECOMPUTE, &err)) goto done;
+    if (json) {
+        cJSON *o = summary_json(net, batch);
+        char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (!text) {
+            gn_err_set(&err, GN_ENOMEM, "out of memory");
+            goto done;
+        }
+        printf("%s\n", text);
+        cJSON_free(text);
+        rc = 0;
+        goto done;
+    }
     char ins[64], outs[64], buf[32];
     printf("%s: input %dx%dx%d, batch %d\n\n", cfg->path, net->in.c, net->in.h, net->in.w, batch);
     printf("%4s  %-14s %-14s %-16s %12s %12s\n", "#", "layer", "input", "output", "params",
