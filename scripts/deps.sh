@@ -8,6 +8,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
     pkgs+=(clang)     # the libFuzzer targets (scripts/fuzz.sh)
+    pkgs+=(python3-torch python3-torchvision python3-pil python3-numpy)  # test_torchvision's oracle
 fi
 missing=()
 for p in "${pkgs[@]}"; do

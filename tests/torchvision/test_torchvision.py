@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""torchvision in and out, with PyTorch as the oracle (docs/interop.md). For resnet18, resnet34,
+resnet50 and mobilenet_v2: torchvision's model with random weights and non-trivial batch-norm
+statistics -> torch.save(state_dict) -> scripts/import-torchvision -> gemmnet's evaluation-mode
+probabilities on three 64x64 photos at the net's own size (net.width/height=64,
+data.eval_resize=64: no resampling) must equal PyTorch's within 1e-5, with the same top-1;
+scripts/export-torchvision must give back the state_dict bit for bit (names, order, dtypes,
+values, num_batches_tracked), and load strictly. Also: a safetensors file with torchvision's
+names (sorted, as writers store them) imports to the same tensors, and a .pth of another
+architecture is refused with the first mismatch named, exit 1, the output untouched.
+
+    test_torchvision.py PREDICT_PROBS      (GEMMNET and GN_SOURCE_ROOT from the environment)
+
+PREDICT_PROBS prints the CSV `gemmnet predict --csv` writes (path, top-1, its probability, one
+column per class)."""
+import csv
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+
+ROOT = os.environ.get("GN_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SIZE = 64
+MODELS = ["resnet18", "resnet34", "resnet50", "mobilenet_v2"]
+IMAGES = [os.path.join(ROOT, "tests", "torchvision", "data", n)
+          for n in ("dog-64.jpg", "eagle-64.jpg", "giraffe-64.jpg")]
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # gemmnet's [data] defaults
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("FAIL " + msg, file=sys.stderr)
+    return cond
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def random_model(name, seed, x):
+    """torchvision's model, random weights, batch norm with random affine parameters and
+    running statistics taken from the batch x and its mirror image, then shifted and scaled at
+    random."""
+    torch.manual_seed(seed)
+    m = getattr(torchvision.models, name)()
+    bns = [x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.2)
+            bn.momentum = None  # a cumulative average: after one batch, that batch's statistics
+        m.train()
+        m(torch.cat([x, x.flip(3), torch.randn(10, 3, SIZE, SIZE)]))
+        for bn in bns:
+            bn.running_mean.add_(0.1 * torch.randn_like(bn.running_mean))
+            bn.running_var.mul_(torch.empty_like(bn.running_var).uniform_(0.7, 1.4))
+            bn.momentum = 0.1
+        # Logits of a moderate spread (std 2): neither a uniform nor a one-hot distribution,
+        # so the comparison of probabilities sees the whole net.
+        m.eval()
+        head = [x for x in m.modules() if isinstance(x, torch.nn.Linear)][-1]
+        head.weight.mul_(2.0 / float(m(x).std()))
+    return m
+
+
+def torch_input():
+    """The images as PyTorch sees them: RGB / 255, normalized, NCHW."""
+    xs = []
+    for path in IMAGES:
+        a = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+        check(a.shape == (SIZE, SIZE, 3), "%s: %s, the test wants %dx%d" % (path, a.shape, SIZE,
+                                                                           SIZE))
+        a = (a - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
+        xs.append(torch.from_numpy(a.transpose(2, 0, 1).copy()))
+    return torch.stack(xs)
+
+
+def torch_probs(model, x):
+    with torch.no_grad():
+        return torch.softmax(model(x).double(), dim=1).numpy()
+
+
+def gemmnet_probs(config, weights, probs_tool):
+    rc, out, err = run([probs_tool, config, weights, "--set", "net.width=%d" % SIZE, "--set",
+                        "net.height=%d" % SIZE, "--set", "data.eval_resize=%d" % SIZE] + IMAGES)
+    if not check(rc == 0, "%s: predict failed (%d): %s" % (config, rc, err.strip())):
+        return None, None
+    rows = list(csv.reader(io.StringIO(out)))
+    body = rows[1:]
+    check(len(body) == len(IMAGES), "%s: %d rows for %d images" % (config, len(body),
+                                                                   len(IMAGES)))
+    top = [int(r[1]) if r[1].isdigit() else r[1] for r in body]
+    return np.array([[float(v) for v in r[3:]] for r in body]), top
+
+
+def state_dict_equal(a, b):
+    """None if a and b are bit-identical state_dicts (order, dtype, shape, bytes), else why."""
+    if list(a) != list(b):
+        return "names or order differ"
+    for k in a:
+        x, y = a[k], b[k]
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return "%s: %s %s against %s %s" % (k, x.dtype, list(x.shape), y.dtype, list(y.shape))
+        if x.contiguous().numpy().tobytes() != y.contiguous().numpy().tobytes():
+            return "%s: values differ" % k
+    return None
+
+
+def save_safetensors(sd, path):
+    """A safetensors file as writers store one: names sorted, no module order."""
+    dt = {torch.float32: "F32", torch.int64: "I64"}
+    header, blobs, pos = {}, [], 0
+    for name in sorted(sd):
+        b = sd[name].contiguous().numpy().tobytes()
+        header[name] = {"dtype": dt[sd[name].dtype], "shape": list(sd[name].shape),
+                        "data_offsets": [pos, pos + len(b)]}
+        blobs.append(b)
+        pos += len(b)
+    text = json.dumps(header, sort_keys=True).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    probs_tool = sys.argv[1]
+    imp = os.path.join(ROOT, "scripts", "import-torchvision")
+    exp = os.path.join(ROOT, "scripts", "export-torchvision")
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import load_checkpoint
+    tmp = tempfile.mkdtemp(prefix="gn-torchvision-")
+    x = torch_input()
+    for i, name in enumerate(MODELS):
+        config = os.path.join(ROOT, "configs", name + ".cfg")
+        model = random_model(name, 100 + i, x)
+        sd = model.state_dict()
+        pth, ckpt, back = (os.path.join(tmp, name + s) for s in (".pth", ".safetensors",
+                                                                 ".back.pth"))
+        torch.save(sd, pth)
+        rc, out, err = run([imp, pth, ckpt, "--config", config])
+        if not check(rc == 0, "%s: import-torchvision failed (%d): %s" % (name, rc, err.strip())):
+            continue
+        want = torch_probs(model, x)
+        got, top = gemmnet_probs(config, ckpt, probs_tool)
+        if got is not None and check(got.shape == want.shape, "%s: %s probabilities, torch %s" % (
+                name, got.shape, want.shape)):
+            diff = float(np.abs(got - want).max())
+            rel = float((np.abs(got - want) / want).max())
+            print("%-13s max |p - p_torch| = %.2e (relative %.2e), top-1 %s, torch %s, "
+                  "top-1 p %.4f" % (name, diff, rel, top, list(want.argmax(1)),
+                                    float(want.max())))
+            check(diff <= 1e-5, "%s: probabilities differ from PyTorch's by %.3e" % (name, diff))
+            check(top == list(want.argmax(1)), "%s: top-1 %s, PyTorch %s" % (
+                name, top, list(want.argmax(1))))
+        rc, out, err = run([exp, ckpt, back, "--config", config])
+        if check(rc == 0, "%s: export-torchvision failed (%d): %s" % (name, rc, err.strip())):
+            again = torch.load(back)
+            why = state_dict_equal(sd, again)
+            check(why is None, "%s: the round trip is not bit-identical: %s" % (name, why))
+            model.load_state_dict(again, strict=True)
+        if name == "resnet18":
+            # The same weights as a safetensors file with torchvision's names.
+            st, st_ckpt = os.path.join(tmp, "tv.safetensors"), os.path.join(tmp, "st.gn")
+            save_safetensors(sd, st)
+            rc, out, err = run([imp, st, st_ckpt, "--config", config])
+            if check(rc == 0, "safetensors import failed (%d): %s" % (rc, err.strip())):
+                a, _ = load_checkpoint.load(ckpt)
+                b, _ = load_checkpoint.load(st_ckpt)
+                check(list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a),
+                      "a safetensors file imports to other tensors than the .pth")
+            # Another architecture: refused with the first mismatch, nothing written, an
+            # existing output left as it was.
+            out_path = os.path.join(tmp, "refused.safetensors")
+            with open(out_path, "wb") as f:
+                f.write(b"old contents")
+            rc, out, err = run([imp, pth, out_path, "--config",
+                                os.path.join(ROOT, "configs", "resnet34.cfg")])
+            want_msg = "layer2.0.conv1.weight: [128,64,3,3] in the file, layer 8 wants " \
+                       "[64,64,3,3]"
+            check(rc == 1, "resnet18 into resnet34: exit %d, want 1" % rc)
+            check(want_msg in err, "resnet18 into resnet34: message %r, want %r" % (
+                err.strip(), want_msg))
+            with open(out_path, "rb") as f:
+                check(f.read() == b"old contents", "a refused import changed its output")
+            left = [f for f in os.listdir(tmp) if ".tmp." in f]
+            check(not left, "temporary files left: %s" % left)
+    if failures:
+        print("%d failures (files kept in %s)" % (len(failures), tmp), file=sys.stderr)
+        return 1
+    subprocess.run(["rm", "-rf", tmp])
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
