@@ -106,7 +106,7 @@ static size_t batch_ws_floats(const conv2d_shape *s)
 size_t conv2d_ws_floats(const conv2d_shape *s, int threads)
 {
     if (winograd_applies(s)) return winograd_ws_floats(s, s->winograd, threads);
-    if (conv2d_is_depthwise(s)) return 0;
+    if (conv2d_takes_depthwise(s)) return depthwise_ws_floats(s, threads);
     if (conv2d_is_batched(s)) {
         /* A smaller batch than planned may be a single image: images in turn then. */
         size_t nb = batch_ws_floats(s), n1 = col_floats(s);
@@ -332,8 +332,8 @@ void conv2d_forward_prof(float *restrict y, const float *restrict x, const float
         winograd_forward_prof(y, x, w, b, ws, s, threads, prof);
         return;
     }
-    if (conv2d_is_depthwise(s)) {
-        depthwise_forward(y, x, w, b, s, threads);
+    if (conv2d_takes_depthwise(s)) {
+        depthwise_forward(y, x, w, b, ws, s, threads);
         return;
     }
     size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->K * s->P * s->Q;
@@ -423,8 +423,8 @@ void conv2d_backward_prof(float *restrict dx, float *restrict dw, float *restric
             db[k] += acc;
         }
     }
-    if (conv2d_is_depthwise(s)) {
-        depthwise_backward(dx, dw, dy, x, w, s, threads);
+    if (conv2d_takes_depthwise(s)) {
+        depthwise_backward(dx, dw, dy, x, w, ws, s, threads);
         return;
     }
     if (conv2d_is_batched(s)) {

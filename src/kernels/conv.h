@@ -15,7 +15,8 @@
  * column matrix, one multithreaded sgemm per chunk and group, and the (K, nb*P*Q) result is
  * scattered to NCHW (backward gathers dy the same way). The chunk size comes from a bounded
  * workspace. Either way a run repeats bit for bit for a given thread count. Depthwise shapes
- * (groups = C = K) go to depthwise.h's direct kernels instead, which need no workspace.
+ * (groups = C = K) go to depthwise.h's direct kernels instead (a padded plane per thread), unless
+ * algo forces one of the paths above.
  * The _ref twins are plain loops, for the tests. */
 #ifndef GN_KERNELS_CONV_H
 #define GN_KERNELS_CONV_H

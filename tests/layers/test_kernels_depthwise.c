@@ -46,17 +46,18 @@ static void check_shape(conv2d_shape s, int with_bias, int with_dx, gn_rng *r)
     result first = {0};
     static const int threads[] = {1, 2, 3};
     for (int t = 0; t < 3; t++) {
-        float *y = guarded(ny), *dx = guarded(nx), *dw = guarded(nw);
+        size_t nws = conv2d_ws_floats(&s, threads[t]);
+        float *y = guarded(ny), *dx = guarded(nx), *dw = guarded(nw), *ws = guarded(nws);
         memcpy(dx, dx0, nx * sizeof *dx);
         memcpy(dw, dw0, nw * sizeof *dw);
         /* the direct calls once, conv2d's dispatch the other times */
         if (t == 1) {
-            depthwise_forward(y, x, w, with_bias ? b : NULL, &s, threads[t]);
-            depthwise_backward(with_dx ? dx : NULL, dw, dy, x, w, &s, threads[t]);
+            CHECK_MSG(depthwise_ws_floats(&s, threads[t]) == nws, "%s: workspace size", name);
+            depthwise_forward(y, x, w, with_bias ? b : NULL, ws, &s, threads[t]);
+            depthwise_backward(with_dx ? dx : NULL, dw, dy, x, w, ws, &s, threads[t]);
         } else {
-            CHECK_MSG(conv2d_ws_floats(&s, threads[t]) == 0, "%s: asks for a workspace", name);
-            conv2d_forward(y, x, w, with_bias ? b : NULL, NULL, &s, threads[t]);
-            conv2d_backward(with_dx ? dx : NULL, dw, NULL, dy, x, w, NULL, &s, threads[t]);
+            conv2d_forward(y, x, w, with_bias ? b : NULL, ws, &s, threads[t]);
+            conv2d_backward(with_dx ? dx : NULL, dw, NULL, dy, x, w, ws, &s, threads[t]);
         }
         double ey = max_err(y, yr, ny), edx = max_err(dx, dxr, nx), edw = max_err(dw, dwr, nw);
         CHECK_MSG(ey <= 1e-5, "%s, %d threads: forward error %.3e", name, threads[t], ey);
@@ -66,6 +67,9 @@ static void check_shape(conv2d_shape s, int with_bias, int with_dx, gn_rng *r)
                   "%s, %d threads: wrote outside y, dx or dw", name, threads[t]);
         CHECK_MSG(guards_ok(x, nx) && guards_ok(w, nw) && guards_ok(dy, ny) && guards_ok(b, nb),
                   "%s: inputs", name);
+        CHECK_MSG(guards_ok(ws, nws), "%s, %d threads: wrote outside its workspace", name,
+                  threads[t]);
+        unguard(ws);
         if (!with_dx)
             CHECK_MSG(!memcmp(dx, dx0, nx * sizeof *dx), "%s: dx written though NULL", name);
         if (getenv("GN_VERBOSE"))
@@ -107,6 +111,8 @@ int main(void)
         {4, 7, 20, 19, 3, 1, 1},  /* wide enough for the vector loops, 2 channels a thread */
         {2, 5, 21, 23, 3, 2, 1},  /* the same, stride 2 */
         {2, 3, 4, 4, 4, 2, 1},    /* even kernel */
+        {2, 3, 40, 37, 3, 2, 1},  /* stride 2 on a large map: row-wise, not the wide layout */
+        {1, 2, 50, 47, 5, 3, 2},  /* the same, 5x5 stride 3 */
     };
     gn_rng r = gn_rng_make(gn_rng_key(2026, 12, 5));
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
