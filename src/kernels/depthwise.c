@@ -67,7 +67,7 @@ GN_INLINE void axpy_scatter(float *restrict x, const float *restrict y, float a,
         for (int q = 0; q < n; q++) x[(size_t)q * st] += a * y[q];
 }
 
-#define DOT_LANES 8
+#define DOT_LANES 16
 
 /* sum over q in [0, n) of d[q] * x[q*st], in DOT_LANES partial sums (vectorizes, and the
  * order is fixed) */
@@ -202,7 +202,8 @@ GN_INLINE void dot3(float *restrict dw, const float *restrict d, const float *re
 typedef struct wide_geom {
     int st, Hp, Wp, Hq, Wq;
     size_t phase; /* floats per phase plane, rounded up to a 64-byte line */
-    size_t yw;    /* floats of y_w */
+    size_t yw;    /* floats of y_w (dy_w), with margins of zeros on both sides of dy_w */
+    size_t front; /* where dy_w starts in that buffer: (R-1)*Wq + S-1 zeros before it */
 } wide_geom;
 
 /* Per-thread slices and phase planes start on a 64-byte line. */
@@ -215,7 +216,8 @@ static wide_geom wide_of(const conv2d_shape *s)
     g.Wq = (g.Wp + g.st - 1) / g.st;
     /* the last row's extra columns read up to (S-1)/stride past the plane */
     g.phase = round16((size_t)g.Hq * g.Wq + (size_t)s->S);
-    g.yw = round16((size_t)s->P * g.Wq);
+    g.front = (size_t)(s->R - 1) * g.Wq + (size_t)(s->S - 1);
+    g.yw = round16(g.front + ((size_t)s->P + (size_t)s->R) * g.Wq);
     return g;
 }
 
@@ -341,14 +343,13 @@ static void backward_wide(float *restrict dx, float *restrict dw, const float *r
 {
     wide_geom g = wide_of(s);
     size_t nph = (size_t)g.st * g.st * g.phase;
-    float *ph = ws, *dyw = ws + nph, *dph = dyw + g.yw;
+    float *ph = ws, *buf = ws + nph, *dph = buf + g.yw, *dyw = buf + g.front;
     int n = s->P * g.Wq, R = s->R, S = s->S;
     split_plane(ph, x, s, &g);
-    for (int p = 0; p < s->P; p++) {
-        float *row = dyw + (size_t)p * g.Wq;
-        memcpy(row, dy + (size_t)p * s->Q, (size_t)s->Q * sizeof *row);
-        memset(row + s->Q, 0, (size_t)(g.Wq - s->Q) * sizeof *row);
-    }
+    /* dy_w, with zeros in the extra columns and in the margins around it */
+    memset(buf, 0, g.yw * sizeof *buf);
+    for (int p = 0; p < s->P; p++)
+        memcpy(dyw + (size_t)p * g.Wq, dy + (size_t)p * s->Q, (size_t)s->Q * sizeof *dyw);
     for (int r = 0; r < R; r++) {
         if (S == 3 && g.st == 1) { /* the three taps are neighbours */
             dot3(dw + r * 3, dyw, tap_ptr(ph, &g, r, 0), n, 1);
@@ -357,6 +358,21 @@ static void backward_wide(float *restrict dx, float *restrict dw, const float *r
         for (int k = 0; k < S; k++) dw[r * S + k] += dot(dyw, tap_ptr(ph, &g, r, k), n, 1);
     }
     if (!dx) return;
+    if (g.st == 1 && R == 3 && S == 3) {
+        /* The transposed convolution as one pass over the padded plane, reading dy_w at the
+         * nine tap offsets (the margins make every read valid):
+         *   dxp[v] = sum_{r,s} w[r,s] dy_w[v - r*Wq - s] */
+        int Wq = g.Wq, m = g.Hp * Wq;
+        const float *e0 = dyw, *e3 = dyw - Wq, *e6 = dyw - 2 * Wq;
+        float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+        float w6 = w[6], w7 = w[7], w8 = w[8];
+        for (int v = 0; v < m; v++)
+            dph[v] = w0 * e0[v] + w1 * e0[v - 1] + w2 * e0[v - 2] + w3 * e3[v] +
+                     w4 * e3[v - 1] + w5 * e3[v - 2] + w6 * e6[v] + w7 * e6[v - 1] +
+                     w8 * e6[v - 2];
+        gather_plane(dx, dph, s, &g);
+        return;
+    }
     memset(dph, 0, nph * sizeof *dph);
     for (int r = 0; r < R; r++)
         for (int k = 0; k < S; k++)
