@@ -48,6 +48,36 @@ def run(cmd):
     return p.returncode, p.stdout, p.stderr
 
 
+_scripts = {}
+
+
+def run_script(cmd):
+    """cmd = [script, args...] run in this process (its main() with sys.argv set), so torch is
+    not imported again for every call; (exit code, stdout, stderr) as run() gives. The
+    scripts' own entry (shebang, exit status) is exercised by run() calls below."""
+    import contextlib
+    import importlib.machinery
+    import importlib.util
+    path = cmd[0]
+    if path not in _scripts:
+        name = os.path.basename(path).replace("-", "_")
+        loader = importlib.machinery.SourceFileLoader(name, path)
+        spec = importlib.util.spec_from_loader(name, loader)
+        mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(mod)
+        _scripts[path] = mod
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = list(cmd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = _scripts[path].main()
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+    return rc, out.getvalue(), err.getvalue()
+
+
 def random_model(name, seed, x):
     """torchvision's model, random weights, batch norm with random affine parameters and
     running statistics taken from the batch x and its mirror image, then shifted and scaled at
@@ -150,7 +180,8 @@ def main():
         pth, ckpt, back = (os.path.join(tmp, name + s) for s in (".pth", ".safetensors",
                                                                  ".back.pth"))
         torch.save(sd, pth)
-        rc, out, err = run([imp, pth, ckpt, "--config", config])
+        # the first import as a command (exit status and all), the others in this process
+        rc, out, err = (run if i == 0 else run_script)([imp, pth, ckpt, "--config", config])
         if not check(rc == 0, "%s: import-torchvision failed (%d): %s" % (name, rc, err.strip())):
             continue
         want = torch_probs(model, x)
@@ -165,7 +196,7 @@ def main():
             check(diff <= 1e-5, "%s: probabilities differ from PyTorch's by %.3e" % (name, diff))
             check(top == list(want.argmax(1)), "%s: top-1 %s, PyTorch %s" % (
                 name, top, list(want.argmax(1))))
-        rc, out, err = run([exp, ckpt, back, "--config", config])
+        rc, out, err = (run if i == 0 else run_script)([exp, ckpt, back, "--config", config])
         if check(rc == 0, "%s: export-torchvision failed (%d): %s" % (name, rc, err.strip())):
             again = torch.load(back)
             why = state_dict_equal(sd, again)
@@ -175,7 +206,7 @@ def main():
             # The same weights as a safetensors file with torchvision's names.
             st, st_ckpt = os.path.join(tmp, "tv.safetensors"), os.path.join(tmp, "st.gn")
             save_safetensors(sd, st)
-            rc, out, err = run([imp, st, st_ckpt, "--config", config])
+            rc, out, err = run_script([imp, st, st_ckpt, "--config", config])
             if check(rc == 0, "safetensors import failed (%d): %s" % (rc, err.strip())):
                 a, _ = load_checkpoint.load(ckpt)
                 b, _ = load_checkpoint.load(st_ckpt)
