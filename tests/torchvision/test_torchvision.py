@@ -1,18 +1,17 @@
 #!/usr/bin/python3
 """torchvision in and out, with PyTorch as the oracle (docs/interop.md). For resnet18, resnet34,
 resnet50 and mobilenet_v2: torchvision's model with random weights and non-trivial batch-norm
-statistics -> torch.save(state_dict) -> scripts/import-torchvision -> gemmnet's evaluation-mode
-probabilities on three 64x64 photos at the net's own size (net.width/height=64,
-data.eval_resize=64: no resampling) must equal PyTorch's within 1e-5, with the same top-1;
+statistics -> torch.save(state_dict) -> scripts/import-torchvision -> `gemmnet predict --csv`:
+its evaluation-mode probabilities on three 64x64 photos at the net's own size
+(net.width/height=64, data.eval_resize=64: no resampling) must equal PyTorch's within 1e-5,
+with the same top-1;
 scripts/export-torchvision must give back the state_dict bit for bit (names, order, dtypes,
 values, num_batches_tracked), and load strictly. Also: a safetensors file with torchvision's
 names (sorted, as writers store them) imports to the same tensors, and a .pth of another
 architecture is refused with the first mismatch named, exit 1, the output untouched.
 
-    test_torchvision.py PREDICT_PROBS      (GEMMNET and GN_SOURCE_ROOT from the environment)
-
-PREDICT_PROBS prints the CSV `gemmnet predict --csv` writes (path, top-1, its probability, one
-column per class)."""
+    test_torchvision.py      (GEMMNET and GN_SOURCE_ROOT from the environment, as meson sets them)
+"""
 import csv
 import io
 import json
@@ -121,13 +120,19 @@ def torch_probs(model, x):
         return torch.softmax(model(x).double(), dim=1).numpy()
 
 
-def gemmnet_probs(config, weights, probs_tool):
-    rc, out, err = run([probs_tool, config, weights, "--set", "net.width=%d" % SIZE, "--set",
-                        "net.height=%d" % SIZE, "--set", "data.eval_resize=%d" % SIZE] + IMAGES)
+def gemmnet_probs(config, weights, gemmnet, csv_path):
+    """gemmnet predict --csv: (probabilities per image, top-1 class per image)."""
+    rc, out, err = run([gemmnet, "predict", config, "--weights", weights, "--set",
+                        "net.width=%d" % SIZE, "--set", "net.height=%d" % SIZE, "--set",
+                        "data.eval_resize=%d" % SIZE, "--csv", csv_path] + IMAGES)
     if not check(rc == 0, "%s: predict failed (%d): %s" % (config, rc, err.strip())):
         return None, None
-    rows = list(csv.reader(io.StringIO(out)))
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))
+    check(rows and rows[0][:3] == ["path", "top1", "probability"],
+          "%s: CSV header %s" % (config, rows[0][:4] if rows else None))
     body = rows[1:]
+    check([r[0] for r in body] == IMAGES, "%s: CSV rows for %s" % (config, [r[0] for r in body]))
     check(len(body) == len(IMAGES), "%s: %d rows for %d images" % (config, len(body),
                                                                    len(IMAGES)))
     top = [int(r[1]) if r[1].isdigit() else r[1] for r in body]
@@ -163,10 +168,10 @@ def save_safetensors(sd, path):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 1 or not os.environ.get("GEMMNET"):
         print(__doc__, file=sys.stderr)
         return 2
-    probs_tool = sys.argv[1]
+    gemmnet = os.environ["GEMMNET"]
     imp = os.path.join(ROOT, "scripts", "import-torchvision")
     exp = os.path.join(ROOT, "scripts", "export-torchvision")
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -185,7 +190,7 @@ def main():
         if not check(rc == 0, "%s: import-torchvision failed (%d): %s" % (name, rc, err.strip())):
             continue
         want = torch_probs(model, x)
-        got, top = gemmnet_probs(config, ckpt, probs_tool)
+        got, top = gemmnet_probs(config, ckpt, gemmnet, os.path.join(tmp, name + ".csv"))
         if got is not None and check(got.shape == want.shape, "%s: %s probabilities, torch %s" % (
                 name, got.shape, want.shape)):
             diff = float(np.abs(got - want).max())
