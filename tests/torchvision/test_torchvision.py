@@ -129,7 +129,9 @@ def gemmnet_probs(config, weights, gemmnet, csv_path):
         return None, None
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
-    check(rows and rows[0][:3] == ["path", "top1", "probability"],
+    # header: path, class, probability, then the class names (indices: the checkpoint has none)
+    check(rows and rows[0][:3] == ["path", "class", "probability"] and
+          rows[0][3:] == [str(j) for j in range(1000)],
           "%s: CSV header %s" % (config, rows[0][:4] if rows else None))
     body = rows[1:]
     check([r[0] for r in body] == IMAGES, "%s: CSV rows for %s" % (config, [r[0] for r in body]))
