@@ -31,7 +31,7 @@ SIZE = 64
 MODELS = ["resnet18", "resnet34", "resnet50", "mobilenet_v2"]
 IMAGES = [os.path.join(ROOT, "tests", "torchvision", "data", n)
           for n in ("dog-64.jpg", "eagle-64.jpg", "giraffe-64.jpg")]
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # gemmnet's [data] defaults
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # the configs' [data] mean, std
 failures = []
 
 
