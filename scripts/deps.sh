@@ -9,6 +9,11 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
     pkgs+=(clang)     # the libFuzzer targets (scripts/fuzz.sh)
     pkgs+=(python3-torch python3-torchvision python3-pil python3-numpy)  # test_torchvision's oracle
+    # clang's runtime libraries (libclang_rt.fuzzer, .asan, .ubsan): --no-install-recommends
+    # leaves them out, and the fuzz targets then do not link (Debian 12's clang is clang 14)
+    pkgs+=(libclang-rt-14-dev)
+    # pgrep/ps (tests/dist/test_mpi.sh): not in a minimal Debian (scripts/check-fresh.sh)
+    pkgs+=(procps)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
