@@ -119,6 +119,9 @@ typedef struct gn_train_args {
     const char *resume;       /* NULL, "auto" (DIR/last.safetensors if present) or a path */
     const char *weights;      /* start from these weights (fine-tuning) */
     int skip_mismatch;        /* with weights: skip tensors whose shape differs */
+    int overwrite;            /* replace the run out_dir holds (else such a run is refused) */
+    int out_default;          /* out_dir is a default name: if it is in use or holds a run,
+                               * train into the first free out_dir-2, out_dir-3, ... */
     int threads;              /* 0: all cores */
     int progress_interactive; /* 1: GN_LOG_PROGRESS lines are a live status line */
     /* Where messages go (the library never prints): kind is GN_LOG_*. */
@@ -148,10 +151,13 @@ typedef struct gn_train_result {
     int64_t bad_files;   /* unreadable images skipped, training and validation (this rank) */
     char last_path[4096];
     char best_path[4096];
+    char out_dir[4096];  /* the directory used (out_dir, or out_dir-N with out_default) */
 } gn_train_result;
 
 /* Trains the network cfg describes (the config's [net], [data], [train], [eval] and
- * [checkpoint]); see docs/training.md. Returns GN_EINTR after a clean stop on request. */
+ * [checkpoint]); see docs/training.md. Returns GN_EINTR after a clean stop on request. The
+ * output directory is locked for the run, and one holding another run is refused unless the
+ * run resumes or overwrites it (src/train/rundir.h). */
 int gn_train(struct gn_cfg *cfg, const gn_train_args *args, gn_train_result *res,
              struct gn_err *err);
 

@@ -14,13 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile int g_stop = 0;
+static volatile int g_stop = 0; /* the signal that asked the run to stop */
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
+static void on_signal(int sig) { g_stop = sig; }
 
 typedef struct log_state {
     int live;      /* a live status line is on the terminal */
@@ -46,17 +42,24 @@ static void log_line(void *user, int kind, const char *line)
 
 static const char *train_help =
     "usage: gemmnet train CONFIG [--set section.key=value ...] [--out DIR]\n"
-    "                     [--resume auto|PATH] [--weights PATH [--skip-mismatch]]\n"
+    "                     [--resume auto|PATH | --overwrite] [--weights PATH [--skip-mismatch]]\n"
     "                     [--threads N] [--seed S]\n\n"
     "Trains the network CONFIG describes on the data its [data] section names.\n"
-    "  --out DIR        checkpoints, metrics.csv and curves.svg (default: runs/<config name>)\n"
+    "  --set s.k=v      override a config key; it replaces the file's value, and drops a key of\n"
+    "                   the file that excludes it (net.max_batches drops epochs, and so on)\n"
+    "  --out DIR        checkpoints, metrics.csv and curves.svg (default: runs/<config name>,\n"
+    "                   or runs/<config name>-2, -3, ... when that holds another run)\n"
     "  --resume auto    continue from DIR/last.safetensors when it exists; PATH: from that file\n"
+    "  --overwrite      replace the run DIR holds (without it, such a DIR is refused)\n"
     "  --weights PATH   start from these weights (fine-tuning): a checkpoint, or a darknet\n"
     "                   .weights file (then darknet's input convention; docs/data.md)\n"
     "  --skip-mismatch  with --weights: keep this network's own values where shapes differ\n"
     "  --threads N      compute threads (default: all cores)\n"
     "  --seed S         same as --set train.seed=S\n"
-    "SIGINT/SIGTERM write a checkpoint and exit 0. Ends with a line starting 'final:'.\n"
+    "Ends with a line starting 'final:'. SIGINT/SIGTERM write a checkpoint, end the final:\n"
+    "line with (stopped) and exit 130/143 (128 + the signal, as the shell does), so that\n"
+    "'gemmnet train ... && gemmnet eval ...' does not go on with an unfinished model.\n"
+    "One run at a time per DIR: a second run into it fails at once, naming the first's PID.\n"
     "Data-parallel: mpirun -np N gemmnet train CONFIG ... (docs/distributed.md).\n"
     "See docs/training.md for the config keys.\n";
 
@@ -73,7 +76,8 @@ int cmd_train(int argc, char **argv)
     }
     if (gn_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1;
     int rc = train_main(argc, argv);
-    if (rc && gn_dist_size() > 1) {
+    /* a stop by a signal (128 + signal) is no failure: every rank stopped together */
+    if (rc && rc < 128 && gn_dist_size() > 1) {
         char msg[64];
         snprintf(msg, sizeof msg, "training failed (exit status %d), stopping every rank", rc);
         gn_dist_abort(msg);
@@ -103,6 +107,9 @@ static int train_main(int argc, char **argv)
         } else if (!strcmp(o, "--weights") && has) {
             a.weights = argv[i + 1];
             i += 2;
+        } else if (!strcmp(o, "--overwrite")) {
+            a.overwrite = 1;
+            i++;
         } else if (!strcmp(o, "--skip-mismatch")) {
             a.skip_mismatch = 1;
             i++;
@@ -121,11 +128,13 @@ static int train_main(int argc, char **argv)
     }
     if (!c.config) return cli_usage_error("train", "missing CONFIG");
     if (a.resume && a.weights) return cli_usage_error("train", "--resume and --weights exclude each other");
+    if (a.resume && a.overwrite) return cli_usage_error("train", "--resume and --overwrite exclude each other");
     if (!a.out_dir) {
         const char *base = strrchr(c.config, '/');
         base = base ? base + 1 : c.config;
         snprintf(outbuf, sizeof outbuf, "runs/%.*s", (int)strcspn(base, "."), base);
         a.out_dir = outbuf;
+        a.out_default = !a.resume && !a.overwrite;
     }
     gn_cfg *cfg = cli_load_config(&c);
     if (!cfg) return 1;
@@ -161,7 +170,9 @@ static int train_main(int argc, char **argv)
     if (r.bad_files) printf("skipped %lld unreadable files (listed above)\n", (long long)r.bad_files);
     printf("checkpoint: %s\n", r.last_path);
     if (r.has_val && access(r.best_path, F_OK) == 0) printf("best:       %s\n", r.best_path);
-    printf("metrics:    %s/metrics.csv\ncurves:     %s/curves.svg\n", a.out_dir, a.out_dir);
+    printf("metrics:    %s/metrics.csv\ncurves:     %s/curves.svg\n", r.out_dir, r.out_dir);
+    /* the shell's convention for a process ended by a signal: an unfinished run fails */
+    if (rc == GN_EINTR) return 128 + (g_stop ? g_stop : SIGTERM);
     return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "gemmnet/optim.h"
 #include "gemmnet/train.h"
 #include "core/util.h"
+#include "train/rundir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +76,8 @@ typedef struct trainer {
     int64_t epoch_prev;                         /* the loader's epoch after the last iteration */
     gn_eval_result last_eval;
     int64_t last_eval_iter;                     /* -1: none yet */
+    gn_rundir rundir;      /* the locked output directory */
+    gn_train_args run_args; /* args with out_dir = rundir.dir */
 } trainer;
 
 /* What one iteration leaves for the steps after it. */
@@ -110,26 +113,10 @@ static void logf_(const trainer *t, int kind, const char *fmt, ...)
     t->args->log(t->args->user, kind, buf);
 }
 
-static int mkdir_p(const char *dir, gn_err *err)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
-        return gn_err_set(err, GN_EINVAL, "output directory name too long");
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0777) && errno != EEXIST)
-            return gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0777) && errno != EEXIST)
-        return gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    return GN_OK;
-}
-
 static void join(char *out, size_t n, const char *dir, const char *name)
 {
-    snprintf(out, n, "%s/%s", dir, name);
+    int len = snprintf(out, n, "%s/%s", dir, name);
+    GN_ASSERT(len >= 0 && (size_t)len < n); /* gn_rundir_claim refuses longer directory names */
 }
 
 /* ---- checkpoints ---- */
@@ -167,11 +154,12 @@ static int training_extras(const trainer *t, gn_ckpt_extra *x, char names[][48])
 static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err *err)
 {
     char iter[32], epoch[32], cursor[32], seed[32], best[64], smooth[64], lr[64], threads[16];
-    char ranks[16], steps[32], ema_updates[32], seen[32];
+    char ranks[16], steps[32], ema_updates[32], seen[32], max_batches[32];
     snprintf(steps, sizeof steps, "%" PRId64, t->opt->steps);
     snprintf(ema_updates, sizeof ema_updates, "%" PRId64, t->ema ? t->ema->updates : 0);
     snprintf(ranks, sizeof ranks, "%d", t->nranks);
     snprintf(seen, sizeof seen, "%" PRIu64, t->net->seen);
+    snprintf(max_batches, sizeof max_batches, "%" PRId64, t->o.max_batches);
     int64_t e, b;
     gn_loader_position(t->train, &e, &b);
     snprintf(iter, sizeof iter, "%" PRId64, t->iter);
@@ -187,6 +175,7 @@ static int save_checkpoint(trainer *t, const char *path, int ema_weights, gn_err
     const gn_kv meta[] = {
         {"gemmnet_version", GN_VERSION},
         {"iteration", iter},
+        {"max_batches", max_batches},
         {"seen", seen},
         {"input_convention", t->d.darknet_input ? "darknet" : "gemmnet"},
         {"epoch", epoch},
@@ -576,6 +565,7 @@ static void free_trainer(trainer *t)
     gn_ema_free(&t->ema);
     gn_net_free(&t->net);
     free(t->cfg_text);
+    gn_rundir_release(&t->rundir);
 }
 
 static void drain_failures(trainer *t, gn_loader *l)
@@ -796,11 +786,17 @@ static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
     t->cfg_text = gn_cfg_dump(t->cfg);
     if (!t->cfg_text) return gn_err_set(err, GN_ENOMEM, "out of memory");
     snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(t->cfg));
+    /* lock the directory, refuse another run's, or pick a fresh default name (rundir.h) */
+    if ((rc = gn_rundir_claim_run(&t->rundir, t->args, t->rank, err))) return rc;
+    if (strcmp(t->rundir.dir, t->args->out_dir))
+        logf_(t, GN_LOG_INFO, "%s is in use or holds another run: training into %s",
+              t->args->out_dir, t->rundir.dir);
+    t->run_args = *t->args;
+    t->run_args.out_dir = t->rundir.dir;
+    t->args = &t->run_args;
+    memcpy(res->out_dir, t->rundir.dir, sizeof res->out_dir);
     const char *out_dir = t->args->out_dir;
-    if (t->rank == 0) {
-        if ((rc = mkdir_p(out_dir, err))) return rc;
-        remove_stale_temps(t);
-    }
+    if (t->rank == 0) remove_stale_temps(t);
     join(t->path_last, sizeof t->path_last, out_dir, "last.safetensors");
     join(t->path_best, sizeof t->path_best, out_dir, "best.safetensors");
     join(t->path_metrics, sizeof t->path_metrics, out_dir, "metrics.csv");
@@ -1106,6 +1102,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     trainer tr, *t = &tr;
     memset(t, 0, sizeof *t);
     memset(res, 0, sizeof *res);
+    t->rundir.fd = -1;
     t->cfg = cfg;
     t->args = args;
     t->best = -INFINITY;

@@ -37,7 +37,7 @@ wait_rows "$tmp/b" 6 $pid
 kill -TERM $pid
 wait $pid
 rc=$?
-check "[ $rc -eq 0 ]" "SIGTERM exits 0 (rc=$rc)"
+check "[ $rc -eq 143 ]" "SIGTERM exits 143, the checkpoint written (rc=$rc)"
 check "grep -q 'stopped at iteration' $tmp/b.log && grep -q '^final:.*(stopped)' $tmp/b.log" \
     "SIGTERM run says it stopped (after $(rows_in "$tmp/b") of $rows_a rows)"
 "$G" train "$tmp/t.cfg" --out "$tmp/b" --resume auto "${T[@]}" >"$tmp/b2.log" 2>&1
