@@ -27,6 +27,7 @@ typedef struct gn_cfg_section {
     int layer;   /* index among layer sections, or -1 for [net], [data], [eval], ... */
     gn_cfg_kv *kv;
     int n_kv, cap_kv;
+    char *notes; /* "# ..." lines for the dump: file keys an override dropped; or NULL */
 } gn_cfg_section;
 
 typedef struct gn_cfg {
@@ -44,7 +45,11 @@ int gn_cfg_parse(gn_cfg **out, const char *text, const char *name, struct gn_err
 void gn_cfg_free(gn_cfg **cfg);
 
 /* Applies "section.key=value": section is a name ("net", "data") or a layer index ("3").
- * A named section that does not exist yet is created (so [data] can come from --set alone). */
+ * A named section that does not exist yet is created (so [data] can come from --set alone).
+ * The command line wins over the file: where two keys exclude each other (net.max_batches and
+ * net.epochs, net.inputs and net.width/height, a convolution's pad and padding), the override
+ * drops the file's key of the other side, and the dump says so in a comment. Two such keys from
+ * the same source (both in the file, or both from --set) are left for the reader to refuse. */
 int gn_cfg_set(gn_cfg *cfg, const char *assignment, int argpos, struct gn_err *err);
 
 gn_cfg_section *gn_cfg_section_find(gn_cfg *cfg, const char *name);

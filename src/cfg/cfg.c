@@ -43,6 +43,7 @@ void gn_cfg_free(gn_cfg **pcfg)
         }
         free(s->kv);
         free(s->name);
+        free(s->notes);
     }
     free(cfg->sec);
     free(cfg->path);
@@ -283,6 +284,64 @@ gn_cfg_kv *gn_cfg_kv_find(gn_cfg_section *s, const char *key)
 
 int gn_cfg_has(gn_cfg_section *s, const char *key) { return gn_cfg_kv_find(s, key) != NULL; }
 
+/* Keys that exclude each other, by section type: the readers refuse both sides given at once
+ * (options.c, net.c) or let one silently win (convolutional_layer.c: pad over padding). */
+static const struct {
+    const char *section;
+    const char *side[2][3];
+} exclusive[] = {
+    {"net", {{"max_batches"}, {"epochs"}}},
+    {"net", {{"inputs"}, {"width", "height"}}},
+    {"convolutional", {{"pad"}, {"padding"}}},
+};
+
+static int append_note(gn_cfg_section *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static int append_note(gn_cfg_section *s, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = s->notes ? strlen(s->notes) : 0;
+    char *n = realloc(s->notes, old + strlen(line) + 2);
+    if (!n) return GN_ENOMEM;
+    s->notes = n;
+    sprintf(n + old, "%s\n", line);
+    return GN_OK;
+}
+
+/* key was just set from the command line in s: drop the file's keys it excludes. */
+static int drop_excluded(gn_cfg_section *s, const char *key, int argpos, gn_err *err)
+{
+    for (size_t g = 0; g < sizeof exclusive / sizeof exclusive[0]; g++) {
+        if (strcmp(exclusive[g].section, s->name)) continue;
+        for (int side = 0; side < 2; side++) {
+            int mine = 0;
+            for (int j = 0; j < 3 && exclusive[g].side[side][j]; j++)
+                mine |= !strcmp(exclusive[g].side[side][j], key);
+            if (!mine) continue;
+            for (int j = 0; j < 3 && exclusive[g].side[!side][j]; j++) {
+                gn_cfg_kv *kv = gn_cfg_kv_find(s, exclusive[g].side[!side][j]);
+                if (!kv || !strcmp(kv->file, "--set")) continue;
+                if (append_note(s, "# %s=%s (%s:%d) dropped: --set (argument %d) gives %s",
+                                kv->key, kv->val, kv->file, kv->line, argpos, key))
+                    return gn_err_set(err, GN_ENOMEM, "out of memory");
+                free(kv->key);
+                free(kv->val);
+                s->n_kv--;
+                memmove(kv, kv + 1, (size_t)(s->kv + s->n_kv - kv) * sizeof *kv);
+            }
+        }
+    }
+    return GN_OK;
+}
+
 int gn_cfg_set(gn_cfg *cfg, const char *assignment, int argpos, gn_err *err)
 {
     const char *eq = strchr(assignment, '=');
@@ -332,10 +391,11 @@ int gn_cfg_set(gn_cfg *cfg, const char *assignment, int argpos, gn_err *err)
         kv->val = nv;
         kv->file = "--set";
         kv->line = argpos;
-        return GN_OK;
+        return drop_excluded(s, kv->key, argpos, err);
     }
-    if (!add_kv(s, k, val, "--set", argpos)) return gn_err_set(err, GN_ENOMEM, "out of memory");
-    return GN_OK;
+    if (!(kv = add_kv(s, k, val, "--set", argpos)))
+        return gn_err_set(err, GN_ENOMEM, "out of memory");
+    return drop_excluded(s, kv->key, argpos, err);
 }
 
 static void where(const gn_cfg_kv *kv, const gn_cfg_section *s, char *buf, size_t n)
@@ -578,7 +638,7 @@ char *gn_cfg_dump(const gn_cfg *cfg)
 {
     size_t cap = 256;
     for (int i = 0; i < cfg->n_sec; i++) {
-        cap += strlen(cfg->sec[i].name) + 4;
+        cap += strlen(cfg->sec[i].name) + 4 + (cfg->sec[i].notes ? strlen(cfg->sec[i].notes) : 0);
         for (int k = 0; k < cfg->sec[i].n_kv; k++)
             cap += strlen(cfg->sec[i].kv[k].key) + strlen(cfg->sec[i].kv[k].val) + 2;
     }
@@ -588,6 +648,7 @@ char *gn_cfg_dump(const gn_cfg *cfg)
         const gn_cfg_section *s = &cfg->sec[i];
         p += sprintf(p, "%s[%s]\n", i ? "\n" : "", s->name);
         for (int k = 0; k < s->n_kv; k++) p += sprintf(p, "%s=%s\n", s->kv[k].key, s->kv[k].val);
+        if (s->notes) p += sprintf(p, "%s", s->notes);
     }
     *p = 0;
     return out;

@@ -2,6 +2,7 @@
  * file, line and key. */
 #include "check.h"
 #include "gemmnet/gemmnet.h"
+#include "gemmnet/train.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,87 @@ static int expect_error(const char *text, const char *needle1, const char *needl
     return rc;
 }
 
+/* text with the overrides sets (NULL-terminated) applied, then the training options and the
+ * layers read: the status; o, the dump (freed by the caller) and err filled. */
+static int with_sets(const char *text, const char *const *sets, gn_train_opts *o, char **dump,
+                     int *padding, gn_err *err)
+{
+    gn_cfg *cfg = NULL;
+    gn_net *net = NULL;
+    *dump = NULL;
+    int rc = gn_cfg_parse(&cfg, text, "x.cfg", err);
+    for (int i = 0; !rc && sets[i]; i++) rc = gn_cfg_set(cfg, sets[i], i + 1, err);
+    if (!rc) *dump = gn_cfg_dump(cfg);
+    if (!rc) rc = gn_train_opts_parse(o, cfg, err);
+    if (!rc) rc = gn_net_plan(&net, cfg, 1, err);
+    if (!rc && padding) *padding = net->layers[0].out.w; /* 8x8 input, 3x3 kernel, stride 1 */
+    gn_net_free(&net);
+    gn_cfg_free(&cfg);
+    return rc;
+}
+
+/* The command line wins over the file for keys that exclude each other; two such keys from the
+ * same source stay an error. */
+static void test_override_rule(void)
+{
+    const char *tail = "[convolutional]\nfilters=2\nsize=3\nstride=1\npad=1\n";
+    char text[512];
+    gn_train_opts o;
+    gn_err err = {0};
+    char *dump = NULL;
+    int w = 0;
+    snprintf(text, sizeof text, "[net]\nwidth=8\nheight=8\nepochs=12\n%s", tail);
+    /* --set max_batches over the file's epochs */
+    const char *s1[] = {"net.max_batches=100", NULL};
+    CHECK_MSG(with_sets(text, s1, &o, &dump, NULL, &err) == GN_OK, "%s", err.msg);
+    CHECK(o.max_batches == 100 && o.epochs == 0);
+    CHECK_MSG(dump && strstr(dump, "max_batches=100\n") && !strstr(dump, "\nepochs=12\n") &&
+                  strstr(dump, "# epochs=12 (x.cfg:4) dropped: --set (argument 1) gives max_batches"),
+              "%s", dump ? dump : "(no dump)");
+    free(dump);
+    /* ... and the other way round */
+    snprintf(text, sizeof text, "[net]\nwidth=8\nheight=8\nmax_batches=100\n%s", tail);
+    const char *s2[] = {"net.epochs=3", NULL};
+    CHECK_MSG(with_sets(text, s2, &o, &dump, NULL, &err) == GN_OK, "%s", err.msg);
+    CHECK(o.max_batches == 0 && o.epochs == 3);
+    CHECK(dump && !strstr(dump, "\nmax_batches=100\n") && strstr(dump, "# max_batches=100"));
+    free(dump);
+    /* both in the file, or both on the command line: still an error */
+    snprintf(text, sizeof text, "[net]\nwidth=8\nheight=8\nmax_batches=100\nepochs=2\n%s", tail);
+    const char *none[] = {NULL};
+    CHECK(with_sets(text, none, &o, &dump, NULL, &err) == GN_ECONFIG &&
+          strstr(err.msg, "x.cfg:5") && strstr(err.msg, "not both"));
+    free(dump);
+    snprintf(text, sizeof text, "[net]\nwidth=8\nheight=8\n%s", tail);
+    const char *s3[] = {"net.max_batches=100", "net.epochs=2", NULL};
+    CHECK_MSG(with_sets(text, s3, &o, &dump, NULL, &err) == GN_ECONFIG &&
+                  strstr(err.msg, "--set (argument 2)") && strstr(err.msg, "not both"),
+              "%s", err.msg);
+    free(dump);
+    /* a later --set of the same side replaces the earlier one and drops nothing of its own */
+    snprintf(text, sizeof text, "[net]\nwidth=8\nheight=8\nepochs=12\n%s", tail);
+    const char *s4[] = {"net.epochs=2", NULL};
+    CHECK(with_sets(text, s4, &o, &dump, NULL, &err) == GN_OK && o.epochs == 2);
+    CHECK(dump && !strstr(dump, "dropped"));
+    free(dump);
+    /* the file's pad=1 would win over padding: the command line's padding=0 wins instead */
+    const char *s5[] = {"0.padding=0", NULL};
+    CHECK_MSG(with_sets(text, s5, &o, &dump, &w, &err) == GN_OK, "%s", err.msg);
+    CHECK_MSG(w == 6, "padding=0 from --set: output width %d, expected 6", w);
+    free(dump);
+    CHECK(with_sets(text, none, &o, &dump, &w, &err) == GN_OK && w == 8);
+    free(dump);
+    /* net.width from --set drops the file's inputs= (a vector input) */
+    const char *s6[] = {"net.width=8", "net.height=8", NULL};
+    snprintf(text, sizeof text, "[net]\ninputs=5\n%s", tail);
+    CHECK_MSG(with_sets(text, s6, &o, &dump, &w, &err) == GN_OK && w == 8, "%s", err.msg);
+    CHECK(dump && !strstr(dump, "\ninputs=5") && strstr(dump, "# inputs=5"));
+    free(dump);
+}
+
 int main(void)
 {
+    test_override_rule();
     gn_cfg *cfg = NULL;
     gn_err err = {0};
     const char *text = "# comment\n[net]\nwidth = 8 # trailing\nheight=8\n; other comment\n"

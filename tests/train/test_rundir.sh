@@ -5,6 +5,7 @@
 #  - a new run into a directory that holds another run's checkpoints is refused, every file
 #    left byte for byte; --overwrite replaces it; --resume auto continues it;
 #  - the default --out runs/<config name> picks runs/<config name>-2 when that holds a run;
+#  - --set of a key that excludes one in the file wins (the resolved config printed shows it);
 #  - SIGINT and SIGTERM write the checkpoint, say (stopped) and exit 130 and 143.
 set -uo pipefail
 G=${GEMMNET:?}
@@ -87,6 +88,12 @@ check "same_files $tmp/D.before $tmp/cwd/runs/small" "... leaving runs/small unt
 check "grep -q '^checkpoint: runs/small-3/last.safetensors' $tmp/D3.log" "the third picks runs/small-3"
 (cd "$tmp/cwd" && "$G" train small.cfg --resume auto --set net.max_batches=7 "${T[@]}" >"$tmp/D4.log" 2>&1)
 check "grep -q 'resumed from runs/small/last.safetensors' $tmp/D4.log" "--resume auto with the default name continues runs/small"
+
+# --- the command line wins: --set net.epochs over the file's max_batches ---
+"$G" train "$tmp/t.cfg" --out "$tmp/O" --set net.epochs=1 "${T[@]}" >"$tmp/O.log" 2>&1
+rc=$?
+check "[ $rc -eq 0 ] && grep -q '^final: iters=9 epochs=1.00' $tmp/O.log && grep -q '^epochs=1\$' $tmp/O.log && grep -q '^# max_batches=6 (.*t.cfg:13) dropped: --set (argument 5) gives epochs' $tmp/O.log && ! grep -q '^max_batches=' $tmp/O.log" \
+    "--set net.epochs=1 on a config with max_batches=6: one epoch (9 iterations), the resolved config shows it (rc=$rc)"
 
 # --- signals: the checkpoint first, then 130 / 143 ---
 for sig in INT TERM; do
