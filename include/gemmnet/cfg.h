@@ -28,6 +28,8 @@ typedef struct gn_cfg_section {
     gn_cfg_kv *kv;
     int n_kv, cap_kv;
     char *notes; /* "# ..." lines for the dump: file keys an override dropped; or NULL */
+    char *known; /* "\nkey\n..." every key a reader asked for (getters, gn_cfg_has): the
+                  * names an unknown key's suggestion is chosen from; or NULL */
 } gn_cfg_section;
 
 typedef struct gn_cfg {
@@ -80,7 +82,15 @@ int gn_cfg_float_list(gn_cfg_section *s, const char *key, float *out, int max, i
 /* Marks keys as read without interpreting them (darknet keys gemmnet accepts and ignores). */
 void gn_cfg_accept(gn_cfg_section *s, const char *const *keys);
 
-/* Error for the first key in s (or in any section, for the _all form) that nobody read. */
+/* The name in names[0..n) nearest to word by edit distance (case-insensitive; a swap of two
+ * neighbouring letters counts one), if it is close enough to be a likely typo, else NULL. */
+const char *gn_cfg_nearest(const char *word, const char *const *names, size_t n);
+/* The nearest known section name for an unknown section: gemmnet's own sections and the
+ * layer_types[0..n) (NULL if none is close). */
+const char *gn_cfg_nearest_section(const char *name, const char *const *layer_types, size_t n);
+
+/* Error for the first key in s (or in any section, for the _all form) that nobody read; it
+ * suggests the nearest key a reader of s asked for ("did you mean 'learning_rate'?"). */
 int gn_cfg_check_unused(gn_cfg_section *s, struct gn_err *err);
 int gn_cfg_check_all_unused(gn_cfg *cfg, struct gn_err *err);
 

@@ -154,6 +154,8 @@ struct gn_layer {
 
 /* The registry: the ops for a section name, or NULL. */
 const gn_layer_ops *gn_layer_ops_find(const char *section);
+/* The section names of every layer type (up to max of them); returns how many there are. */
+size_t gn_layer_section_names(const char **names, size_t max);
 
 /* Activations, shared by every layer that folds one in. */
 int gn_act_parse(const char *name, gn_act *out);

@@ -44,6 +44,7 @@ void gn_cfg_free(gn_cfg **pcfg)
         free(s->kv);
         free(s->name);
         free(s->notes);
+        free(s->known);
     }
     free(cfg->sec);
     free(cfg->path);
@@ -282,7 +283,60 @@ gn_cfg_kv *gn_cfg_kv_find(gn_cfg_section *s, const char *key)
     return NULL;
 }
 
-int gn_cfg_has(gn_cfg_section *s, const char *key) { return gn_cfg_kv_find(s, key) != NULL; }
+static void note_known(gn_cfg_section *s, const char *key);
+
+int gn_cfg_has(gn_cfg_section *s, const char *key)
+{
+    note_known(s, key);
+    return gn_cfg_kv_find(s, key) != NULL;
+}
+
+/* Optimal string alignment distance (Levenshtein plus swaps of neighbours), case-insensitive,
+ * for names up to 63 characters. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t m = strlen(a), n = strlen(b);
+    if (m > 63 || n > 63) return 1 << 20;
+    int d[64][64];
+    for (size_t i = 0; i <= m; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= n; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= m; i++)
+        for (size_t j = 1; j <= n; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int v = d[i - 1][j - 1] + (ca != cb);
+            v = GN_MIN(v, d[i - 1][j] + 1);
+            v = GN_MIN(v, d[i][j - 1] + 1);
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb)
+                v = GN_MIN(v, d[i - 2][j - 2] + 1);
+            d[i][j] = v;
+        }
+    return d[m][n];
+}
+
+const char *gn_cfg_nearest(const char *word, const char *const *names, size_t n)
+{
+    /* close enough to be a typo: one edit in short names, up to a third of a long one's */
+    int limit = GN_MAX(1, GN_MIN(3, (int)strlen(word) / 3)), best_d = limit + 1;
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        int dist = edit_distance(word, names[i]);
+        if (dist < best_d && strcasecmp(word, names[i])) {
+            best_d = dist;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+const char *gn_cfg_nearest_section(const char *name, const char *const *layer_types, size_t n)
+{
+    const char *cands[96];
+    size_t k = 0;
+    for (int i = 0; meta_sections[i] && k < 96; i++) cands[k++] = meta_sections[i];
+    for (size_t i = 0; i < n && k < 96; i++) cands[k++] = layer_types[i];
+    return gn_cfg_nearest(name, cands, k);
+}
 
 /* Keys that exclude each other, by section type: the readers refuse both sides given at once
  * (options.c, net.c) or let one silently win (convolutional_layer.c: pad over padding). */
@@ -374,10 +428,14 @@ int gn_cfg_set(gn_cfg *cfg, const char *assignment, int argpos, gn_err *err)
     } else {
         s = gn_cfg_section_find(cfg, sn);
         if (!s) {
-            if (!gn_cfg_is_meta_section(sn))
+            if (!gn_cfg_is_meta_section(sn)) {
+                const char *near = gn_cfg_nearest_section(sn, NULL, 0);
                 return gn_err_set(err, GN_ECONFIG,
-                                  "--set %s: unknown section '%s' (use net, data, eval, "
-                                  "checkpoint, or a layer index)", assignment, sn);
+                                  "--set %s: unknown section '%s'%s%s%s (use net, data, train, "
+                                  "eval, checkpoint, or a layer index)", assignment, sn,
+                                  near ? "; did you mean '" : "", near ? near : "",
+                                  near ? "'?" : "");
+            }
             s = add_section(cfg, sn, 0);
             if (!s) return gn_err_set(err, GN_ENOMEM, "out of memory");
             s->file = "--set";
@@ -462,8 +520,25 @@ static int parse_f64(const char *v, double *out)
     return 0;
 }
 
+/* Remembers that a reader of s asked for key: a known key of that section. */
+static void note_known(gn_cfg_section *s, const char *key)
+{
+    if (!s) return;
+    size_t kl = strlen(key), old = s->known ? strlen(s->known) : 0;
+    if (s->known) {
+        for (const char *p = strstr(s->known, key); p; p = strstr(p + 1, key))
+            if (p[-1] == '\n' && p[kl] == '\n') return;
+    }
+    char *n = realloc(s->known, old + kl + (old ? 2 : 3));
+    if (!n) return; /* only the suggestion is lost */
+    if (!old) *n = '\n', n[1] = 0, old = 1;
+    sprintf(n + old, "%s\n", key);
+    s->known = n;
+}
+
 static gn_cfg_kv *get_kv(gn_cfg_section *s, const char *key)
 {
+    note_known(s, key);
     gn_cfg_kv *kv = gn_cfg_kv_find(s, key);
     if (kv) kv->used = 1;
     return kv;
@@ -616,12 +691,33 @@ void gn_cfg_accept(gn_cfg_section *s, const char *const *keys)
     for (int i = 0; keys[i]; i++) get_kv(s, keys[i]);
 }
 
+/* The known key of s nearest to key, copied to buf; 0 if none is close. */
+static int nearest_known(const gn_cfg_section *s, const char *key, char *buf, size_t n)
+{
+    const char *names[256];
+    char copy[4096];
+    size_t k = 0;
+    if (!s->known || strlen(s->known) >= sizeof copy) return 0;
+    strcpy(copy, s->known);
+    for (char *save = NULL, *t = strtok_r(copy, "\n", &save); t && k < 256;
+         t = strtok_r(NULL, "\n", &save))
+        names[k++] = t;
+    const char *near = gn_cfg_nearest(key, names, k);
+    if (near) snprintf(buf, n, "%s", near);
+    return near != NULL;
+}
+
 int gn_cfg_check_unused(gn_cfg_section *s, gn_err *err)
 {
     if (!s) return GN_OK;
+    char near[128];
     for (int i = 0; i < s->n_kv; i++)
-        if (!s->kv[i].used)
+        if (!s->kv[i].used) {
+            if (nearest_known(s, s->kv[i].key, near, sizeof near))
+                return gn_cfg_error(&s->kv[i], s, err, GN_ECONFIG,
+                                    "unknown key; did you mean '%s'?", near);
             return gn_cfg_error(&s->kv[i], s, err, GN_ECONFIG, "unknown key");
+        }
     return GN_OK;
 }
 

@@ -31,6 +31,13 @@ static const gn_layer_ops *const registry[] = {
     &gn_crop_ops,
 };
 
+size_t gn_layer_section_names(const char **names, size_t max)
+{
+    size_t n = sizeof registry / sizeof registry[0];
+    for (size_t i = 0; i < n && i < max; i++) names[i] = registry[i]->section;
+    return n;
+}
+
 const gn_layer_ops *gn_layer_ops_find(const char *section)
 {
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)

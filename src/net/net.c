@@ -309,7 +309,14 @@ int gn_net_plan_flags(gn_net **out, gn_cfg *cfg, int batch, unsigned flags, gn_e
         l->lr_mult = 1.0f;
         l->ops = gn_layer_ops_find(s->name);
         if (!l->ops) {
-            rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]", s->name);
+            const char *types[64];
+            size_t n = gn_layer_section_names(types, 64);
+            const char *near = gn_cfg_nearest_section(s->name, types, n < 64 ? n : 64);
+            if (near)
+                rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]; did you mean "
+                                  "[%s]?", s->name, near);
+            else
+                rc = gn_cfg_error(NULL, s, err, GN_ECONFIG, "unknown section [%s]", s->name);
             goto fail;
         }
         l->n_in = 1;

@@ -2,6 +2,7 @@
  * file, line and key. */
 #include "check.h"
 #include "gemmnet/gemmnet.h"
+#include "gemmnet/data.h"
 #include "gemmnet/train.h"
 
 #include <stdlib.h>
@@ -100,9 +101,45 @@ static void test_override_rule(void)
     free(dump);
 }
 
+/* An unknown key or section suggests the nearest known one. */
+static void test_suggestions(void)
+{
+    expect_error("[net]\ninputs=2\n[connected]\noutptu=2\n", "x.cfg:4",
+                 "unknown key; did you mean 'output'?");
+    expect_error("[net]\ninputs=2\n[conectd]\noutput=2\n", "x.cfg:3",
+                 "unknown section [conectd]; did you mean [connected]?");
+    expect_error("[net]\ninputs=2\n[softmx]\n", "x.cfg:3", "did you mean [softmax]?");
+    /* nothing close: no guess */
+    CHECK(expect_error("[net]\ninputs=2\n[connected]\noutput=2\nqqqqqq=1\n", "x.cfg:5",
+                       "unknown key") == GN_ECONFIG);
+    gn_cfg *cfg = NULL;
+    gn_err err = {0};
+    gn_train_opts o;
+    CHECK(gn_cfg_parse(&cfg, "[net]\nwidth=8\nheight=8\nlearnin_rate=0.1\nqqqqqq=1\n"
+                             "[connected]\noutput=2\n", "y.cfg", &err) == GN_OK);
+    if (!cfg) return;
+    gn_data_opts d;
+    CHECK(gn_train_opts_parse(&o, cfg, &err) == GN_OK);
+    CHECK(gn_data_opts_parse(&d, cfg, &err) == GN_OK);
+    CHECK(gn_cfg_check_all_unused(cfg, &err) == GN_ECONFIG);
+    CHECK_MSG(strstr(err.msg, "y.cfg:4: [net] key 'learnin_rate': unknown key; did you mean "
+                              "'learning_rate'?"), "%s", err.msg);
+    gn_cfg_kv_find(gn_cfg_section_find(cfg, "net"), "learnin_rate")->used = 1;
+    CHECK(gn_cfg_check_all_unused(cfg, &err) == GN_ECONFIG);
+    CHECK_MSG(strstr(err.msg, "'qqqqqq': unknown key") && !strstr(err.msg, "did you mean"), "%s",
+              err.msg);
+    CHECK(gn_cfg_set(cfg, "dat.train=/x", 3, &err) == GN_ECONFIG);
+    CHECK_MSG(strstr(err.msg, "unknown section 'dat'; did you mean 'data'?"), "%s", err.msg);
+    CHECK(gn_cfg_set(cfg, "net.learing_rat=2", 4, &err) == GN_OK); /* found by the check */
+    gn_cfg_free(&cfg);
+    CHECK(gn_cfg_nearest("filtres", (const char *const[]){"filters", "size"}, 2) != NULL);
+    CHECK(gn_cfg_nearest("x", (const char *const[]){"size", "pad"}, 2) == NULL);
+}
+
 int main(void)
 {
     test_override_rule();
+    test_suggestions();
     gn_cfg *cfg = NULL;
     gn_err err = {0};
     const char *text = "# comment\n[net]\nwidth = 8 # trailing\nheight=8\n; other comment\n"
