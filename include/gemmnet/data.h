@@ -86,6 +86,10 @@ typedef struct gn_loader gn_loader;
 int gn_loader_create(gn_loader **out, const gn_data_opts *o, int split, int batch, uint64_t seed,
                      struct gn_err *err);
 int gn_loader_has_split(const gn_data_opts *o, int split);
+/* The bytes a loader of `batch` images will allocate up front, without opening the data: its
+ * ring of prefetched batches (prefetch slots of images, labels and targets) and each decoding
+ * worker's output image; for the planning-time memory check. */
+double gn_loader_planned_bytes(const gn_data_opts *o, int batch);
 int64_t gn_loader_size(const gn_loader *l);
 int gn_loader_classes(const gn_loader *l);            /* 0 for regression */
 const char *gn_loader_class_name(const gn_loader *l, int k);

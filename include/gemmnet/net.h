@@ -236,6 +236,10 @@ double gn_net_memory_limit(void);
 /* GN_ENOMEM "needs X MiB for batch B, the machine has Y MiB available" if the planned buffers of
  * net (a plan or a built net; with_momentum adds the SGD momentum) exceed gn_net_memory_limit. */
 int gn_net_check_memory(const gn_net *net, int with_momentum, struct gn_err *err);
+/* The same with extra_bytes more that the caller will allocate besides the net (training: the
+ * data loaders' rings), named in the message as extra_what. */
+int gn_net_check_memory_plus(const gn_net *net, int with_momentum, double extra_bytes,
+                             const char *extra_what, struct gn_err *err);
 
 /* Forward over the first ctx->batch images of net->input; returns the loss (0 without a loss
  * layer). */

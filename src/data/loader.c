@@ -382,6 +382,21 @@ static int default_workers(void)
     return (int)GN_MIN(cores / 2, 8);
 }
 
+double gn_loader_planned_bytes(const gn_data_opts *o, int batch)
+{
+    /* as gn_loader_create allocates them (a table has one worker and no image buffer; it is
+     * not known yet whether the source is one, so the image case, the larger, is counted) */
+    double per_img = o->inputs > 0 ? (double)o->inputs
+                                   : (double)o->channels * o->height * o->width;
+    double slot = (double)batch * (per_img * sizeof(float) + sizeof(int) +
+                                   (double)GN_MAX(o->targets, 1) * sizeof(float) +
+                                   sizeof(int64_t));
+    int workers = o->workers > 0 ? o->workers : default_workers();
+    /* each worker's output image, and its augmentation buffer (counted whether used or not) */
+    double per_worker = 3.0 * o->width * o->height * sizeof(float) + 6.0 * o->width * o->height;
+    return GN_MAX(o->prefetch, 1) * slot + workers * per_worker;
+}
+
 static int loader_finish(gn_loader **out, gn_loader *l, const char *path, gn_err *err);
 
 static int set_batches(gn_loader *l, gn_err *err)

@@ -377,16 +377,26 @@ double gn_net_memory_limit(void)
 
 int gn_net_check_memory(const gn_net *net, int with_momentum, gn_err *err)
 {
+    return gn_net_check_memory_plus(net, with_momentum, 0, NULL, err);
+}
+
+int gn_net_check_memory_plus(const gn_net *net, int with_momentum, double extra_bytes,
+                             const char *extra_what, gn_err *err)
+{
     double limit = gn_net_memory_limit();
-    double need = gn_net_planned_bytes(net, with_momentum);
+    double need = gn_net_planned_bytes(net, with_momentum) + extra_bytes;
     if (limit <= 0 || need <= limit) return GN_OK;
     const char *e = getenv("GEMMNET_MAX_MEM");
+    char extra[256] = "";
+    if (extra_bytes > 0)
+        snprintf(extra, sizeof extra, ", %s %.0f MiB", extra_what ? extra_what : "other buffers",
+                 extra_bytes / 1048576.0);
     return gn_err_set(err, GN_ENOMEM, "the network needs %.0f MiB for batch %d (activations and "
-                      "their gradients %.0f MiB, parameters %.0f MiB), the machine has %.0f MiB "
-                      "available (%s): lower the batch, raise subdivisions or shrink the input",
-                      need / 1048576.0, net->batch,
+                      "their gradients %.0f MiB, parameters %.0f MiB%s), the machine has %.0f "
+                      "MiB available (%s): lower the batch, raise subdivisions or shrink the "
+                      "input", need / 1048576.0, net->batch,
                       4.0 * ((double)net->n_acts + (double)net->n_dacts) / 1048576.0,
-                      4.0 * (2.0 + with_momentum) * (double)net->n_params / 1048576.0,
+                      4.0 * (2.0 + with_momentum) * (double)net->n_params / 1048576.0, extra,
                       limit / 1048576.0,
                       e && *e ? "GEMMNET_MAX_MEM" : "MemAvailable in /proc/meminfo; "
                       "GEMMNET_MAX_MEM=MiB overrides it");

@@ -353,6 +353,21 @@ static int check_outputs(trainer *t, gn_err *err)
     return GN_OK;
 }
 
+/* The planning-time memory check for the whole run: the net with its momentum, and the
+ * loaders' rings of prefetched batches (train, and val when there is one), before any of them
+ * is allocated. */
+static int check_memory(trainer *t, unsigned flags, gn_err *err)
+{
+    gn_net *plan = NULL;
+    int rc = gn_net_plan_flags(&plan, t->cfg, t->mini, flags, err);
+    if (rc) return rc;
+    double ring = gn_loader_planned_bytes(&t->d, t->mini);
+    if (gn_loader_has_split(&t->d, GN_SPLIT_VAL)) ring *= 2; /* val: the same batch and ring */
+    rc = gn_net_check_memory_plus(plan, 1, ring, "the data loaders' prefetch rings", err);
+    gn_net_free(&plan);
+    return rc;
+}
+
 static void report_config_changes(trainer *t, const char *old)
 {
     /* Lines of the resolved configs that differ: hyperparameters changed for the resumed run. */
@@ -1115,6 +1130,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     if ((rc = gn_weights_input_convention(&t->d, args->weights, err))) goto done;
     gn_train_accept_darknet_keys(cfg);
     if ((rc = setup_ranks(t, err))) goto done;
+    if ((rc = check_memory(t, GN_NET_RECOMPUTE, err))) goto done;
     if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;
     if ((rc = gn_cfg_check_all_unused(cfg, err))) goto done;
     if ((rc = setup_data(t, err))) goto done;

@@ -61,6 +61,17 @@ check "[ $rc -ne 0 ] && grep -q 'MiB available (GEMMNET_MAX_MEM)' $tmp/mem2.log"
     "GEMMNET_MAX_MEM lowers the limit (rc=$rc)"
 GEMMNET_MAX_MEM=1G "$G" train "$tmp/t.cfg" --out "$tmp/m3" "${T[@]}" >"$tmp/mem3.log" 2>&1
 check "[ $? -eq 0 ]" "a small net fits under GEMMNET_MAX_MEM=1G"
+# the loaders' rings count: 2 x 64 prefetched batches of 4 images of 256x256 (384 MiB) do not fit
+# in 64 MiB although the net does; with 2 slots each (12 MiB) the run goes on
+big=(--set net.width=256 --set net.height=256 --set net.max_batches=2 "${T[@]}")
+GEMMNET_MAX_MEM=64 "$G" train "$tmp/t.cfg" --out "$tmp/m4" --set data.prefetch=64 "${big[@]}" \
+    >"$tmp/mem4.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -qE 'parameters [0-9]+ MiB, the data loaders. prefetch rings 38[0-9] MiB\), the machine has 64 MiB' $tmp/mem4.log" \
+    "the memory check counts the loaders' prefetch rings (rc=$rc)"
+GEMMNET_MAX_MEM=64 "$G" train "$tmp/t.cfg" --out "$tmp/m5" --set data.prefetch=2 "${big[@]}" \
+    >"$tmp/mem5.log" 2>&1
+check "[ $? -eq 0 ]" "... and the same run with rings of 2 batches fits in 64 MiB"
 
 # ---- unreadable images: skipped with a warning each, counted over both splits at the end
 cp -r "$tmp/d" "$tmp/dbad"
