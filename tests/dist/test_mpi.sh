@@ -3,7 +3,8 @@
 #  - after K steps on the same global batch the weights equal a single process's (1e-5 relative);
 #  - a 2-rank run of K steps resumed to 2K equals a straight 2-rank 2K run;
 #  - batch norm with sync_bn runs, rank count stored in the checkpoint;
-#  - a rank that fails, or hangs, stops the job through the mpi_timeout watchdog, with a message.
+#  - a rank that fails, or hangs, stops the job through the mpi_timeout watchdog, with a message;
+#  - rank 0 holds the output directory's lock; a run into a locked directory fails on every rank.
 # Skipped (77) when gemmnet was built without MPI or mpirun is missing.
 set -uo pipefail
 G=${GEMMNET:?}
@@ -100,6 +101,21 @@ sed -e 's/^activation=leaky/activation=leaky\nbatch_normalize=1/' "$tmp/t.cfg" >
     --set train.batch_per_rank=1 --set net.batch=8 "${T[@]}" >"$tmp/bn.log" 2>&1
 rc=$?
 check "[ $rc -eq 0 ] && grep -q 'global batch 16' $tmp/bn.log" "sync_bn + batch_per_rank run (rc=$rc)"
+
+# the output directory's lock: rank 0 takes it, every rank learns the outcome
+"$G" train "$tmp/t.cfg" --out "$tmp/lk" --set net.max_batches=1000000 "${T[@]}" >"$tmp/lk1.log" 2>&1 &
+holder=$!
+for _ in $(seq 1 200); do grep -qx "$holder" "$tmp/lk/.lock" 2>/dev/null && break; sleep 0.05; done
+"${MPI[@]}" "$G" train "$tmp/t.cfg" --out "$tmp/lk" --overwrite "${T[@]}" >"$tmp/lk2.log" 2>&1
+rc=$?
+check "[ $rc -ne 0 ] && grep -q 'in use by another run (PID $holder)' $tmp/lk2.log && kill -0 $holder" \
+    "a 2-rank run into a locked directory fails, naming the holder (rc=$rc)"
+kill -9 $holder
+wait $holder 2>/dev/null
+"${MPI[@]}" "$G" train "$tmp/t.cfg" --out "$tmp/lk" --overwrite --set net.max_batches=2 "${T[@]}" \
+    >"$tmp/lk3.log" 2>&1
+rc=$?
+check "[ $rc -eq 0 ] && grep -q '^final: iters=2' $tmp/lk3.log" "... and runs once the holder is gone (rc=$rc)"
 
 # a rank that fails (here: its data is missing) stops every rank, with its message
 mpirun --allow-run-as-root --oversubscribe -np 1 "$G" train "$tmp/t.cfg" --out "$tmp/f" "${T[@]}" : \
