@@ -134,7 +134,8 @@ static int train_main(int argc, char **argv)
         base = base ? base + 1 : c.config;
         snprintf(outbuf, sizeof outbuf, "runs/%.*s", (int)strcspn(base, "."), base);
         a.out_dir = outbuf;
-        a.out_default = !a.resume && !a.overwrite;
+        /* --resume auto continues this very directory: fail if it is in use, pick no other */
+        a.out_default = !a.overwrite && !(a.resume && !strcmp(a.resume, "auto"));
     }
     gn_cfg *cfg = cli_load_config(&c);
     if (!cfg) return 1;

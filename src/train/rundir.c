@@ -6,6 +6,8 @@
 #include "gemmnet/train.h"
 
 #include <dirent.h>
+#include <libgen.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -200,9 +202,21 @@ int gn_rundir_claim(gn_rundir *rd, const char *dir, unsigned flags, int *suffix,
                       dir, dir, MAX_SUFFIX);
 }
 
+/* Whether the checkpoint at path lies in dir: --resume PATH continues the run there, while a
+ * PATH from elsewhere starts another run's continuation in dir. */
+static int in_dir(const char *path, const char *dir)
+{
+    char copy[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy) return 0;
+    if (!realpath(dirname(copy), a) || !realpath(dir, b)) return 0;
+    return !strcmp(a, b);
+}
+
 int gn_rundir_claim_run(gn_rundir *rd, const gn_train_args *args, int rank, gn_err *err)
 {
-    unsigned flags = (args->resume ? GN_RUNDIR_RESUME : 0u) |
+    int resumes_here = args->resume && (!strcmp(args->resume, "auto") ||
+                                        in_dir(args->resume, args->out_dir));
+    unsigned flags = (resumes_here ? GN_RUNDIR_RESUME : 0u) |
                      (args->overwrite ? GN_RUNDIR_OVERWRITE : 0u) |
                      (args->out_default ? GN_RUNDIR_PICK_FRESH : 0u);
     long long v[2] = {GN_OK, 0}; /* rank 0's status, the chosen suffix */

@@ -28,7 +28,8 @@ typedef struct gn_rundir {
  * another run (PID N)" or "DIR holds a run at iteration N of M: ..." otherwise. */
 int gn_rundir_claim(gn_rundir *rd, const char *dir, unsigned flags, int *suffix, gn_err *err);
 struct gn_train_args;
-/* gn_rundir_claim for a training run: flags from args (resume, overwrite, out_default) and, under
+/* gn_rundir_claim for a training run: flags from args (overwrite, out_default; resume when it is
+ * "auto" or a checkpoint in out_dir: --resume PATH from elsewhere is a new run there) and, under
  * MPI, rank 0 alone claims args->out_dir; the other ranks learn the outcome (the status and the
  * chosen name) by broadcast, so every rank fails or goes on together. */
 int gn_rundir_claim_run(gn_rundir *rd, const struct gn_train_args *args, int rank, gn_err *err);

@@ -61,6 +61,10 @@ check "same_files $tmp/R.before $tmp/R" "... and every file in R is unchanged, b
 rc=$?
 check "[ $rc -eq 1 ] && grep -q 'holds a run' $tmp/R3.log && same_files $tmp/R.before $tmp/R" \
     "--weights (a new run) into R is refused too, R unchanged"
+"$G" train "$tmp/t.cfg" --out "$tmp/R" --resume "$tmp/L/last.safetensors" "${T[@]}" >"$tmp/R3b.log" 2>&1
+rc=$?
+check "[ $rc -eq 1 ] && grep -q 'holds a run' $tmp/R3b.log && same_files $tmp/R.before $tmp/R" \
+    "--resume of another directory's checkpoint into R is refused too, R unchanged"
 "$G" train "$tmp/t.cfg" --out "$tmp/R" --resume auto --set net.max_batches=8 "${T[@]}" >"$tmp/R4.log" 2>&1
 rc=$?
 check "[ $rc -eq 0 ] && grep -q 'resumed from .*iteration 6' $tmp/R4.log && grep -q '^final: iters=8' $tmp/R4.log" \
