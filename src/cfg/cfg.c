@@ -371,7 +371,7 @@ static int append_note(gn_cfg_section *s, const char *fmt, ...)
 }
 
 /* key was just set from the command line in s: drop the file's keys it excludes. */
-static int drop_excluded(gn_cfg_section *s, const char *key, int argpos, gn_err *err)
+static int drop_excluded(gn_cfg_section *s, const char *key, gn_err *err)
 {
     for (size_t g = 0; g < sizeof exclusive / sizeof exclusive[0]; g++) {
         if (strcmp(exclusive[g].section, s->name)) continue;
@@ -383,8 +383,9 @@ static int drop_excluded(gn_cfg_section *s, const char *key, int argpos, gn_err 
             for (int j = 0; j < 3 && exclusive[g].side[!side][j]; j++) {
                 gn_cfg_kv *kv = gn_cfg_kv_find(s, exclusive[g].side[!side][j]);
                 if (!kv || !strcmp(kv->file, "--set")) continue;
-                if (append_note(s, "# %s=%s (%s:%d) dropped: --set (argument %d) gives %s",
-                                kv->key, kv->val, kv->file, kv->line, argpos, key))
+                /* no argument position: the note is compared when a run resumes */
+                if (append_note(s, "# %s=%s (%s:%d) dropped: --set gives %s", kv->key, kv->val,
+                                kv->file, kv->line, key))
                     return gn_err_set(err, GN_ENOMEM, "out of memory");
                 free(kv->key);
                 free(kv->val);
@@ -449,11 +450,11 @@ int gn_cfg_set(gn_cfg *cfg, const char *assignment, int argpos, gn_err *err)
         kv->val = nv;
         kv->file = "--set";
         kv->line = argpos;
-        return drop_excluded(s, kv->key, argpos, err);
+        return drop_excluded(s, kv->key, err);
     }
     if (!(kv = add_kv(s, k, val, "--set", argpos)))
         return gn_err_set(err, GN_ENOMEM, "out of memory");
-    return drop_excluded(s, kv->key, argpos, err);
+    return drop_excluded(s, kv->key, err);
 }
 
 static void where(const gn_cfg_kv *kv, const gn_cfg_section *s, char *buf, size_t n)

@@ -58,7 +58,7 @@ static void test_override_rule(void)
     CHECK_MSG(with_sets(text, s1, &o, &dump, NULL, &err) == GN_OK, "%s", err.msg);
     CHECK(o.max_batches == 100 && o.epochs == 0);
     CHECK_MSG(dump && strstr(dump, "max_batches=100\n") && !strstr(dump, "\nepochs=12\n") &&
-                  strstr(dump, "# epochs=12 (x.cfg:4) dropped: --set (argument 1) gives max_batches"),
+                  strstr(dump, "# epochs=12 (x.cfg:4) dropped: --set gives max_batches"),
               "%s", dump ? dump : "(no dump)");
     free(dump);
     /* ... and the other way round */

@@ -96,7 +96,7 @@ check "grep -q 'resumed from runs/small/last.safetensors' $tmp/D4.log" "--resume
 # --- the command line wins: --set net.epochs over the file's max_batches ---
 "$G" train "$tmp/t.cfg" --out "$tmp/O" --set net.epochs=1 "${T[@]}" >"$tmp/O.log" 2>&1
 rc=$?
-check "[ $rc -eq 0 ] && grep -q '^final: iters=9 epochs=1.00' $tmp/O.log && grep -q '^epochs=1\$' $tmp/O.log && grep -q '^# max_batches=6 (.*t.cfg:13) dropped: --set (argument 5) gives epochs' $tmp/O.log && ! grep -q '^max_batches=' $tmp/O.log" \
+check "[ $rc -eq 0 ] && grep -q '^final: iters=9 epochs=1.00' $tmp/O.log && grep -q '^epochs=1\$' $tmp/O.log && grep -q '^# max_batches=6 (.*t.cfg:13) dropped: --set gives epochs' $tmp/O.log && ! grep -q '^max_batches=' $tmp/O.log" \
     "--set net.epochs=1 on a config with max_batches=6: one epoch (9 iterations), the resolved config shows it (rc=$rc)"
 
 # --- signals: the checkpoint first, then 130 / 143 ---
