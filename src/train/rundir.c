@@ -120,6 +120,13 @@ static int remove_run(const char *dir, gn_err *err)
     return rc;
 }
 
+int gn_rundir_replace(gn_rundir *rd, gn_err *err)
+{
+    if (!rd->replace || rd->fd < 0) return GN_OK;
+    rd->replace = 0;
+    return remove_run(rd->dir, err);
+}
+
 /* 0: locked (rd->fd set); 1: another process holds it (its PID text in pid); else GN_EIO. */
 static int try_lock(gn_rundir *rd, char *pid, size_t pid_n, gn_err *err)
 {
@@ -160,6 +167,7 @@ static int write_pid(gn_rundir *rd, gn_err *err)
 int gn_rundir_claim(gn_rundir *rd, const char *dir, unsigned flags, int *suffix, gn_err *err)
 {
     rd->fd = -1;
+    rd->replace = 0;
     *suffix = 0;
     char pid[32];
     for (int k = 0; k < MAX_SUFFIX; k++) {
@@ -179,10 +187,7 @@ int gn_rundir_claim(gn_rundir *rd, const char *dir, unsigned flags, int *suffix,
             if (flags & GN_RUNDIR_RESUME) {
                 /* continues the run there */
             } else if (flags & GN_RUNDIR_OVERWRITE) {
-                if ((rc = remove_run(rd->dir, err))) {
-                    gn_rundir_release(rd);
-                    return rc;
-                }
+                rd->replace = 1;
             } else if (flags & GN_RUNDIR_PICK_FRESH) {
                 gn_rundir_release(rd);
                 continue;
@@ -222,6 +227,7 @@ int gn_rundir_claim_run(gn_rundir *rd, const gn_train_args *args, int rank, gn_e
     long long v[2] = {GN_OK, 0}; /* rank 0's status, the chosen suffix */
     gn_err e0 = {0};
     rd->fd = -1;
+    rd->replace = 0;
     if (rank == 0) {
         int sfx = 0;
         v[0] = gn_rundir_claim(rd, args->out_dir, flags, &sfx, &e0);

@@ -12,13 +12,14 @@
 
 enum {
     GN_RUNDIR_RESUME = 1,     /* the run continues from a checkpoint: an existing run is fine */
-    GN_RUNDIR_OVERWRITE = 2,  /* replace the run there: its checkpoints are deleted */
+    GN_RUNDIR_OVERWRITE = 2,  /* replace the run there (gn_rundir_replace deletes it) */
     GN_RUNDIR_PICK_FRESH = 4, /* dir is a default name: pass over a locked or used dir for the
                                * first free dir-2, dir-3, ... */
 };
 
 typedef struct gn_rundir {
     int fd;          /* the locked DIR/.lock, -1 when not held */
+    int replace;     /* a run is there, to be deleted by gn_rundir_replace (OVERWRITE) */
     char dir[4096];  /* the directory in use */
 } gn_rundir;
 
@@ -33,6 +34,10 @@ struct gn_train_args;
  * MPI, rank 0 alone claims args->out_dir; the other ranks learn the outcome (the status and the
  * chosen name) by broadcast, so every rank fails or goes on together. */
 int gn_rundir_claim_run(gn_rundir *rd, const struct gn_train_args *args, int rank, gn_err *err);
+/* With GN_RUNDIR_OVERWRITE: deletes the replaced run's checkpoints, metrics.csv and
+ * curves.svg (once the new run is ready to start: a config error does not cost the old run). A
+ * no-op otherwise, and on ranks other than 0. */
+int gn_rundir_replace(gn_rundir *rd, gn_err *err);
 /* The name for a suffix from gn_rundir_claim: dir, or dir-n. */
 void gn_rundir_name(char *out, size_t n, const char *dir, int suffix);
 /* Releases the lock (the file stays: removing it would race with a run taking it). */

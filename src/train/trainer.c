@@ -722,6 +722,23 @@ static void format_eta(double s, char *buf, size_t n)
 
 /* ---- setup ---- */
 
+/* Locks the output directory, refuses another run's, or picks a fresh default name
+ * (rundir.h): at once, before the data is scanned. From here on t->args->out_dir is the
+ * directory chosen. */
+static int claim_out_dir(trainer *t, gn_train_result *res, gn_err *err)
+{
+    int rc = gn_rundir_claim_run(&t->rundir, t->args, t->rank, err);
+    if (rc) return rc;
+    if (strcmp(t->rundir.dir, t->args->out_dir))
+        logf_(t, GN_LOG_INFO, "%s is in use or holds another run: training into %s",
+              t->args->out_dir, t->rundir.dir);
+    t->run_args = *t->args;
+    t->run_args.out_dir = t->rundir.dir;
+    t->args = &t->run_args;
+    memcpy(res->out_dir, t->rundir.dir, sizeof res->out_dir);
+    return GN_OK;
+}
+
 /* The images per mini-batch on this rank and per iteration over all ranks. */
 static int setup_ranks(trainer *t, gn_err *err)
 {
@@ -801,15 +818,8 @@ static int setup_outputs(trainer *t, gn_train_result *res, gn_err *err)
     t->cfg_text = gn_cfg_dump(t->cfg);
     if (!t->cfg_text) return gn_err_set(err, GN_ENOMEM, "out of memory");
     snprintf(t->net_hash, sizeof t->net_hash, "%016" PRIx64, gn_cfg_net_hash(t->cfg));
-    /* lock the directory, refuse another run's, or pick a fresh default name (rundir.h) */
-    if ((rc = gn_rundir_claim_run(&t->rundir, t->args, t->rank, err))) return rc;
-    if (strcmp(t->rundir.dir, t->args->out_dir))
-        logf_(t, GN_LOG_INFO, "%s is in use or holds another run: training into %s",
-              t->args->out_dir, t->rundir.dir);
-    t->run_args = *t->args;
-    t->run_args.out_dir = t->rundir.dir;
-    t->args = &t->run_args;
-    memcpy(res->out_dir, t->rundir.dir, sizeof res->out_dir);
+    /* --overwrite: the old run goes only now that this one has everything it needs */
+    if ((rc = gn_rundir_replace(&t->rundir, err))) return rc;
     const char *out_dir = t->args->out_dir;
     if (t->rank == 0) remove_stale_temps(t);
     join(t->path_last, sizeof t->path_last, out_dir, "last.safetensors");
@@ -1129,6 +1139,7 @@ int gn_train(gn_cfg *cfg, const gn_train_args *args, gn_train_result *res, gn_er
     if ((rc = gn_data_opts_parse(&t->d, cfg, err))) goto done;
     if ((rc = gn_weights_input_convention(&t->d, args->weights, err))) goto done;
     gn_train_accept_darknet_keys(cfg);
+    if ((rc = claim_out_dir(t, res, err))) goto done;
     if ((rc = setup_ranks(t, err))) goto done;
     if ((rc = check_memory(t, GN_NET_RECOMPUTE, err))) goto done;
     if ((rc = gn_net_build_flags(&t->net, cfg, t->mini, t->o.seed, GN_NET_RECOMPUTE, err))) goto done;

@@ -28,6 +28,7 @@ wait_rows() {
 # snapshot DIR NAME: a copy of DIR's files to compare with later
 snapshot() { rm -rf "$tmp/$2" && cp -a "$1" "$tmp/$2"; }
 same_files() { diff -r "$1" "$2" >/dev/null; }
+same_run() { diff -r -x .lock "$1" "$2" >/dev/null; } # the lock file holds the last PID
 
 # --- the lock: a long run holds it ---
 "$G" train "$tmp/t.cfg" --out "$tmp/L" --set net.max_batches=1000000 "${T[@]}" >"$tmp/L1.log" 2>&1 &
@@ -69,6 +70,11 @@ check "[ $rc -eq 1 ] && grep -q 'holds a run' $tmp/R3b.log && same_files $tmp/R.
 rc=$?
 check "[ $rc -eq 0 ] && grep -q 'resumed from .*iteration 6' $tmp/R4.log && grep -q '^final: iters=8' $tmp/R4.log" \
     "--resume auto continues it (rc=$rc)"
+snapshot "$tmp/R" R.resumed
+"$G" train "$tmp/t.cfg" --out "$tmp/R" --overwrite --set 0.filtres=4 "${T[@]}" >"$tmp/R4b.log" 2>&1
+rc=$?
+check "[ $rc -eq 1 ] && grep -q \"'filtres': unknown key\" $tmp/R4b.log && same_run $tmp/R.resumed $tmp/R" \
+    "--overwrite with a config error leaves the old run as it was (rc=$rc)"
 "$G" train "$tmp/t.cfg" --out "$tmp/R" --overwrite --set net.max_batches=4 --set checkpoint.every=1 \
     "${T[@]}" >"$tmp/R5.log" 2>&1
 rc=$?

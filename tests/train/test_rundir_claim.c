@@ -54,6 +54,8 @@ int main(void)
     snprintf(path, sizeof path, "%s/ckpt-00000012.safetensors", dir);
     CHECK(tmp_write(path, "junk", 4) == 0);
     CHECK(gn_rundir_claim(&c, dir, GN_RUNDIR_OVERWRITE, &sfx, &err) == GN_OK && sfx == 0);
+    CHECK(gn_rundir_has_run(dir)); /* deleted only when the run starts */
+    CHECK(gn_rundir_replace(&c, &err) == GN_OK);
     CHECK(!gn_rundir_has_run(dir));
     gn_rundir_release(&c);
     /* a temporary checkpoint file is no run */
