@@ -3,8 +3,8 @@
  * one mini-batch on one rank), evaluation, metrics, and checkpoints that let a run resume
  * exactly where it stopped.
  *
- * gn_train reads as its steps: setup (setup_ranks, the net, setup_data, setup_outputs,
- * start_point), then per iteration: iteration() = forward_backward per mini-batch (fetch,
+ * gn_train reads as its steps: setup (claim_out_dir, setup_ranks, the memory check, the net,
+ * setup_data, setup_outputs, start_point), then per iteration: iteration() = forward_backward per mini-batch (fetch,
  * forward, backward), reduce (data-parallel), the optimizer's update; then log_progress,
  * maybe_evaluate, maybe_checkpoint; finish at the end.
  *
