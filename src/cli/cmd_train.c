@@ -42,8 +42,8 @@ static void log_line(void *user, int kind, const char *line)
 
 static const char *train_help =
     "usage: gemmnet train CONFIG [--set section.key=value ...] [--out DIR]\n"
-    "                     [--resume auto|PATH | --overwrite] [--weights PATH [--skip-mismatch]]\n"
-    "                     [--threads N] [--seed S]\n\n"
+    "                     [--resume auto|PATH | --overwrite]\n"
+    "                     [--weights PATH [--skip-mismatch]] [--threads N] [--seed S]\n\n"
     "Trains the network CONFIG describes on the data its [data] section names.\n"
     "  --set s.k=v      override a config key; it replaces the file's value, and drops a key of\n"
     "                   the file that excludes it (net.max_batches drops epochs, and so on)\n"
