@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --only) only=${2:-}; shift 2 ;;
     --keep) keep=1; shift ;;
     --root) root=${2:-}; keep=1; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-fresh: unexpected '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
