@@ -19,6 +19,7 @@
 
 #define LOCK_NAME ".lock"
 #define MAX_SUFFIX 1000
+#define LOCK_BUSY (-1) /* try_lock: not a gn_status */
 
 static int mkdir_p(const char *dir, gn_err *err)
 {
@@ -127,7 +128,8 @@ int gn_rundir_replace(gn_rundir *rd, gn_err *err)
     return remove_run(rd->dir, err);
 }
 
-/* 0: locked (rd->fd set); 1: another process holds it (its PID text in pid); else GN_EIO. */
+/* 0: locked (rd->fd set); LOCK_BUSY: another process holds it (its PID text in pid); else
+ * GN_EIO. */
 static int try_lock(gn_rundir *rd, char *pid, size_t pid_n, gn_err *err)
 {
     char path[4096 + 16];
@@ -143,7 +145,7 @@ static int try_lock(gn_rundir *rd, char *pid, size_t pid_n, gn_err *err)
         pid[got > 0 ? got : 0] = 0;
         pid[strcspn(pid, "\n")] = 0;
         if (!*pid) snprintf(pid, pid_n, "unknown");
-        return 1;
+        return LOCK_BUSY;
     }
     rd->fd = fd;
     return GN_OK;
@@ -177,8 +179,8 @@ int gn_rundir_claim(gn_rundir *rd, const char *dir, unsigned flags, int *suffix,
             return gn_err_set(err, GN_EINVAL, "output directory name too long");
         int rc = mkdir_p(rd->dir, err);
         if (!rc) rc = try_lock(rd, pid, sizeof pid, err);
-        if (rc == 1 && (flags & GN_RUNDIR_PICK_FRESH)) continue;
-        if (rc == 1)
+        if (rc == LOCK_BUSY && (flags & GN_RUNDIR_PICK_FRESH)) continue;
+        if (rc == LOCK_BUSY)
             return gn_err_set(err, GN_EINVAL, "%s is in use by another run (PID %s): wait for "
                               "it to finish, or train into another directory with --out NEW",
                               rd->dir, pid);
