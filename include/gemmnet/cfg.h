@@ -8,6 +8,7 @@
 #ifndef GEMMNET_CFG_H
 #define GEMMNET_CFG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct gn_err;
