@@ -43,6 +43,8 @@ pid=$!
 wait_rows "$tmp/b" 15 $pid
 kill -TERM $pid
 wait $pid
+code=$?
+check "[ $code -eq 143 ]" "SIGTERM run exits 143 (got $code)"
 check "grep -q 'stopped at iteration' $tmp/b.log" "SIGTERM run stopped"
 "$G" train "$tmp/t.cfg" --out "$tmp/b" --resume auto "${T[@]}" >"$tmp/b2.log" 2>&1
 check "grep -q 'resumed from' $tmp/b2.log" "resumed after SIGTERM"
