@@ -71,6 +71,12 @@ typedef struct gn_ctx {
      * their allreduce here while the earlier layers still compute. */
     void (*on_backward)(void *hook_user, int layer);
     void *hook_user;
+    /* The classification loss ([softmax], docs/recipes.md). soft_targets: read the targets
+     * (batch x classes, each row a distribution: mixup/cutmix) instead of the labels.
+     * label_smoothing e: every target t becomes (1 - e) t + e/C (PyTorch's label_smoothing).
+     * The trainer sets them for training; evaluation leaves both 0. */
+    int soft_targets;
+    float label_smoothing;
 } gn_ctx;
 
 typedef struct gn_layer gn_layer;

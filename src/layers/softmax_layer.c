@@ -15,6 +15,16 @@
  * (keeping any extra factor the trainer put in loss_scale). Plus the gradient arriving in
  * l->dy through the softmax Jacobian, dx += y * (dy - sum(y*dy)) / T per slice, so a softmax
  * in the middle of a net is also correct.
+ *
+ * Soft targets and label smoothing (docs/recipes.md; set per call in gn_ctx by the trainer):
+ * with ctx->soft_targets the loss reads l->targets (batch x D, each row a distribution, as
+ * mixup and cutmix make them) instead of labels: loss = mean over images of
+ * -sum_j t_j log y_j, every image counted, and dx = g * (y * m - t) / T per slice, m the
+ * target's mass in the slice (1 for a distribution), so the gradient is exact for any t.
+ * ctx->label_smoothing e replaces the target of each slice by (1 - e) t + e m / gs: for a hard
+ * label that is PyTorch's CrossEntropyLoss(label_smoothing=e) (ignored images stay out), and for
+ * a mixed target it equals timm's mixup target built from smoothed one-hot vectors, since both
+ * are linear in t. Evaluation leaves both off.
  * FLOPs per image: 5 per element forward (max, subtract, exp, sum, divide), 4 backward. */
 #include "layers/layer.h"
 #include "layers/softmax_layer.h"
@@ -69,14 +79,33 @@ static void softmax_slice(float *restrict y, const float *restrict x, int n, flo
     for (int j = 0; j < n; j++) y[j] *= inv;
 }
 
-// -log softmax(x / t)[label], x:(n), in double
-static double softmax_nll(const float *x, int n, int label, double t)
+// log sum_j exp(x_j / t), x:(n), in double: -log softmax(x / t)_j = lse - x_j / t
+static double softmax_lse(const float *x, int n, double t)
 {
     double m = x[0];
     for (int j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
     double sum = 0;
     for (int j = 0; j < n; j++) sum += exp(((double)x[j] - m) / t);
-    return log(sum) - ((double)x[label] - m) / t;
+    return log(sum) + m / t;
+}
+
+// -sum_j t'_j log softmax(x / t)_j, x:(n) tg:(n), t' = (1 - e) tg + e * sum(tg) / n
+static double softmax_xent_soft(const float *x, const float *tg, int n, double t, double e)
+{
+    double lse = softmax_lse(x, n, t), mass = 0, sum = 0;
+    for (int j = 0; j < n; j++) mass += tg[j];
+    for (int j = 0; j < n; j++)
+        sum += ((1 - e) * tg[j] + e * mass / n) * (lse - (double)x[j] / t);
+    return sum;
+}
+
+// -sum_j t'_j log softmax(x / t)_j, x:(n), t' = (1 - e) onehot(label) + e / n
+static double softmax_xent_label(const float *x, int n, int label, double t, double e)
+{
+    double lse = softmax_lse(x, n, t), mean = 0;
+    if (e == 0) return lse - (double)x[label] / t;
+    for (int j = 0; j < n; j++) mean += lse - (double)x[j] / t;
+    return (1 - e) * (lse - (double)x[label] / t) + e * mean / n;
 }
 
 static void softmax_forward(gn_layer *l, const gn_ctx *ctx)
@@ -85,13 +114,21 @@ static void softmax_forward(gn_layer *l, const gn_ctx *ctx)
     int d = (int)gn_shape_size(l->out), gs = d / sm->groups;
     ptrdiff_t slices = (ptrdiff_t)ctx->batch * sm->groups;
     float inv_t = (float)(1.0 / sm->temperature);
+    double e = ctx->label_smoothing;
 #pragma omp parallel for schedule(static) if (slices * gs > 65536)
     for (ptrdiff_t s = 0; s < slices; s++)
         softmax_slice(l->y + s * gs, l->x[0] + s * gs, gs, inv_t);
     l->loss = 0;
     sm->counted = sm->bad = 0;
-    if (!l->labels) return;
     double sum = 0;
+    if (ctx->soft_targets && l->targets) {
+        for (ptrdiff_t s = 0; s < slices; s++)
+            sum += softmax_xent_soft(l->x[0] + s * gs, l->targets + s * gs, gs, sm->temperature, e);
+        sm->counted = ctx->batch;
+        l->loss = ctx->batch ? sum / ctx->batch : 0;
+        return;
+    }
+    if (!l->labels) return;
     for (int i = 0; i < ctx->batch; i++) {
         int lab = l->labels[i];
         if (lab < 0) continue;
@@ -100,7 +137,7 @@ static void softmax_forward(gn_layer *l, const gn_ctx *ctx)
             continue;
         }
         int g0 = lab / gs * gs;
-        sum += softmax_nll(l->x[0] + (size_t)i * d + g0, gs, lab - g0, sm->temperature);
+        sum += softmax_xent_label(l->x[0] + (size_t)i * d + g0, gs, lab - g0, sm->temperature, e);
         sm->counted++;
     }
     if (sm->counted) l->loss = sum / sm->counted;
@@ -122,16 +159,31 @@ static void softmax_backward(gn_layer *l, const gn_ctx *ctx)
         for (int j = 0; j < gs; j++) dot += (double)y[j] * dy[j];
         for (int j = 0; j < gs; j++) dx[j] += y[j] * (dy[j] - (float)dot) * inv_t;
     }
-    if (!l->labels || !sm->counted) return;
+    int soft = ctx->soft_targets && l->targets;
+    if ((!soft && !l->labels) || !sm->counted) return;
     float g = (float)((double)ctx->loss_scale * ctx->batch / sm->counted / sm->temperature);
+    float e = ctx->label_smoothing;
+    if (soft) {
+        /* dx = g (y m - t'), t' = (1 - e) t + e m / gs, m = sum of t over the slice */
+        for (ptrdiff_t s = 0; s < slices; s++) {
+            const float *y = l->y + s * gs, *tg = l->targets + s * gs;
+            float *dx = l->dx[0] + s * gs;
+            double mass = 0;
+            for (int j = 0; j < gs; j++) mass += tg[j];
+            float m = (float)mass, off = e * m / (float)gs;
+            for (int j = 0; j < gs; j++) dx[j] += g * (y[j] * m - ((1 - e) * tg[j] + off));
+        }
+        return;
+    }
     for (int i = 0; i < ctx->batch; i++) {
         int lab = l->labels[i];
         if (lab < 0 || lab >= d) continue;
         int g0 = lab / gs * gs;
         const float *y = l->y + (size_t)i * d + g0;
         float *dx = l->dx[0] + (size_t)i * d + g0;
-        for (int j = 0; j < gs; j++) dx[j] += g * y[j];
-        dx[lab - g0] -= g;
+        float off = e / (float)gs;
+        for (int j = 0; j < gs; j++) dx[j] += g * (y[j] - off);
+        dx[lab - g0] -= g * (1 - e);
     }
 }
 

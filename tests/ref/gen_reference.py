@@ -13,6 +13,10 @@ struct + json). Per case `<c>`:
   metadata  <c>/cfg, <c>/batch, <c>/train (0/1), <c>/steps, and for SGD <c>/lr, <c>/momentum,
             <c>/decay; the file-wide "cases" is the comma-separated list of cases
   <c>/input, <c>/labels (I32), <c>/targets          what the net is fed (every step)
+  <c>/soft_targets                                  mixed targets as gemmnet's loader makes them:
+                                                    lam onehot(y) + (1 - lam) onehot(flip(y));
+                                                    with metadata <c>/lam
+  metadata <c>/label_smoothing                      the loss's label smoothing (training)
   <c>/layers.<i>.<name>                             initial parameters and state, gemmnet's names
                                                     and PyTorch's shapes
   <c>/step<s>.loss                                  shape [1]
@@ -26,6 +30,11 @@ struct + json). Per case `<c>`:
   <c>/step<s>.param.layers.<i>.<name>               parameters after the SGD update (when lr)
 
 SGD is torch.optim.SGD: v = mu*v + g + wd*w; w -= lr*v, applied to every trainable tensor.
+
+Label smoothing is torch.nn.CrossEntropyLoss(label_smoothing=). With soft_targets, PyTorch is
+given timm's Mixup target (timm.data.mixup.mixup_target, written out below: one-hot vectors
+with on/off values 1 - e + e/C and e/C, mixed with weight lam), while gemmnet gets the unsmoothed
+mix and applies the smoothing itself: the group 'recipe' checks that both agree.
 """
 import json
 import os
@@ -79,6 +88,8 @@ class Net:
     """The cfg as a PyTorch graph. Parameters are float64 leaves named as gemmnet names them."""
 
     def __init__(self, cfg_text, gen):
+        self.smoothing = 0.0
+        self.soft = None  # soft targets (batch x classes) for the loss, smoothing folded in
         self.secs = parse_cfg(cfg_text)
         net = self.secs[0][1]
         if 'inputs' in net:
@@ -197,8 +208,12 @@ class Net:
                 assert not train, 'dropout draws random numbers: evaluation mode only'
                 y = x
             elif sec == 'softmax':
-                logits = x.flatten(1)
-                loss = F.cross_entropy(logits, labels)
+                assert int(kv.get('groups', 1)) == 1
+                logits = x.flatten(1) / float(kv.get('temperature', 1))
+                if self.soft is not None:
+                    loss = F.cross_entropy(logits, self.soft)
+                else:
+                    loss = F.cross_entropy(logits, labels, label_smoothing=self.smoothing)
                 y = F.softmax(logits, dim=1).reshape(x.shape)
             elif sec == 'cost':
                 assert kv.get('type', 'sse') == 'sse'
@@ -226,11 +241,24 @@ class Net:
 
 # ----------------------------------------------------------------------------------- cases
 
-def run_case(name, cfg, batch, train=1, steps=1, lr=None, momentum=0.0, decay=0.0, seed=0):
+def mixup_target(labels, n_classes, lam, smoothing):
+    """timm.data.mixup.mixup_target: smoothed one-hot targets mixed with the flipped batch's."""
+    off = smoothing / n_classes
+    on = 1.0 - smoothing + off
+    y1 = torch.full((len(labels), n_classes), off).scatter_(1, labels.view(-1, 1), on)
+    y2 = torch.full((len(labels), n_classes), off).scatter_(1, labels.flip(0).view(-1, 1), on)
+    return y1 * lam + y2 * (1.0 - lam)
+
+
+def run_case(name, cfg, batch, train=1, steps=1, lr=None, momentum=0.0, decay=0.0, seed=0,
+             label_smoothing=0.0, lam=None):
     gen = torch.Generator().manual_seed(seed)
     net = Net(cfg, gen)
     tensors = {}
     meta = {'cfg': cfg, 'batch': str(batch), 'train': str(train), 'steps': str(steps)}
+    if label_smoothing:
+        meta['label_smoothing'] = repr(label_smoothing)
+        net.smoothing = label_smoothing
     if lr is not None:
         meta.update(lr=repr(lr), momentum=repr(momentum), decay=repr(decay))
     x = f32(2 * torch.rand(batch, *net.in_shape, generator=gen) - 1).requires_grad_(True)
@@ -241,6 +269,10 @@ def run_case(name, cfg, batch, train=1, steps=1, lr=None, momentum=0.0, decay=0.
     last = net.layers[-1][0]
     if last == 'softmax':
         tensors['labels'] = labels.int()
+        if lam is not None:
+            meta['lam'] = repr(lam)
+            tensors['soft_targets'] = mixup_target(labels, n_classes, lam, 0.0)
+            net.soft = mixup_target(labels, n_classes, lam, label_smoothing)
     targets = None
     if last == 'cost':
         targets = f32(2 * torch.rand(batch, *out, generator=gen) - 1)
@@ -377,6 +409,25 @@ def softmax_cases():
     ]
 
 
+def recipe_cases():
+    # Label smoothing on hard labels (an 'e' that is exact in float32: 0.125, 0.25), then
+    # mixup/cutmix soft targets with and without smoothing, and two SGD steps on soft targets.
+    mlp = ('[net]\nwidth=3\nheight=3\nchannels=2\n[connected]\noutput=6\n'
+           'activation=tanh\n[softmax]\n')
+    return [
+        ('softmax_smooth', dict(cfg='[net]\ninputs=7\n[softmax]\n', batch=5,
+                                label_smoothing=0.125)),
+        ('connected_softmax_smooth', dict(cfg=mlp, batch=4, label_smoothing=0.25)),
+        ('softmax_mixup_smooth', dict(cfg='[net]\ninputs=7\n[softmax]\n', batch=6,
+                                      label_smoothing=0.125, lam=0.375)),
+        ('softmax_T_mixup', dict(cfg='[net]\ninputs=5\n[softmax]\ntemperature=0.5\n',
+                                        batch=3, lam=0.8125)),
+        ('connected_softmax_cutmix_sgd',
+         dict(cfg=mlp, batch=4, steps=2, lr=0.1, momentum=0.9, decay=5e-4,
+              label_smoothing=0.125, lam=0.6875)),
+    ]
+
+
 RESNET_CFG = """[net]
 width=16
 height=16
@@ -451,6 +502,7 @@ GROUPS = {
     'softmax': softmax_cases,
     'graph': graph_cases,
     'resnet': resnet_cases,
+    'recipe': recipe_cases,
 }
 
 

@@ -7,7 +7,8 @@
  * file, every parameter and state tensor is loaded from "layers.<i>.<name>", and for each step:
  * forward (loss, every layer's output), backward (dinput, grads), state, and the SGD update
  * (v = mu*v + g + wd*w; w -= lr*v, as torch.optim.SGD) written here by hand (the change -lr*v
- * and the new parameters are both compared).
+ * and the new parameters are both compared). A case may set the loss's label smoothing
+ * (metadata label_smoothing) and give mixed soft targets (tensor soft_targets).
  *
  * Error per tensor: max|a - b| / max(max|b|, 1e-3), must be <= 1e-4. Every tensor of a case in
  * the file must be compared; one left over is a failure too. */
@@ -142,6 +143,13 @@ static void run_case(const ref_file *f, const char *name)
         CHECK(tl->count == (size_t)batch);
         for (int j = 0; j < batch && (size_t)j < tl->count; j++) net->labels[j] = ref_i32_at(tl, j);
     }
+    /* Mixed targets (mixup/cutmix) and label smoothing: the loss's settings in gn_ctx. */
+    const ref_tensor *ts = case_tensor(&c, "soft_targets");
+    if (ts) {
+        size_t nt = (size_t)batch * (size_t)net->n_classes;
+        CHECK(ts->count == nt);
+        for (size_t j = 0; j < nt && j < ts->count; j++) net->targets[j] = ref_f32_at(ts, j);
+    }
     const ref_tensor *tt = case_tensor(&c, "targets");
     if (tt) {
         size_t nt = (size_t)batch * (size_t)net->n_classes;
@@ -154,6 +162,8 @@ static void run_case(const ref_file *f, const char *name)
     if (!mom || !delta) goto done;
 
     gn_ctx ctx = gn_net_ctx(net, train);
+    ctx.soft_targets = ts != NULL;
+    ctx.label_smoothing = (float)meta_num(&c, "label_smoothing", 0);
     for (int s = 0; s < steps; s++) {
         gn_net_zero_grads(net);
         float loss = (float)gn_net_forward(net, &ctx);
