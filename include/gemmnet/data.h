@@ -65,6 +65,10 @@ typedef struct gn_data_opts {
      * gn_data_opts_darknet_input; keys [data] gives (the *_given flags) always win. */
     int darknet_input;
     int mean_given, std_given, eval_resize_given;
+    /* mixup and cutmix of training batches (timm's Mixup, docs/recipes.md); 0 alphas = off */
+    double mixup_alpha, cutmix_alpha;
+    double mix_prob;        /* [data] mixup_prob: the chance that a batch is mixed */
+    double mix_switch_prob; /* [data] mixup_switch_prob: cutmix's share when both are on */
 } gn_data_opts;
 
 /* Defaults (ImageNet mean/std, scale 0.08..1, ...) with no sources and a 3x224x224 input. */
@@ -94,6 +98,9 @@ int64_t gn_loader_size(const gn_loader *l);
 int gn_loader_classes(const gn_loader *l);            /* 0 for regression */
 const char *gn_loader_class_name(const gn_loader *l, int k);
 int64_t gn_loader_batches_per_epoch(const gn_loader *l);
+/* 1 when this (training) loader mixes batches (mixup/cutmix): gn_loader_next then fills
+ * `targets` with batch x classes soft targets beside the labels. */
+int gn_loader_soft_targets(const gn_loader *l);
 /* Data-parallel: this loader returns only rank's contiguous share (batch images) of each global
  * batch of batch*nranks images, in the same global order as one process would use. Call before
  * the first gn_loader_next (or seek afterwards). */

@@ -88,6 +88,7 @@ typedef struct gn_train_opts {
     uint64_t seed;
     /* [train] */
     int log_every;       /* log line every N iterations when not on a terminal */
+    double label_smoothing; /* the training loss's (PyTorch's label_smoothing; docs/recipes.md) */
     /* [train], data-parallel (docs/distributed.md); no effect in a single process */
     int batch_per_rank;  /* 0: batch is the global batch split over ranks; 1: per rank */
     int sync_bn;         /* 1: average non-trainable state over ranks before eval/checkpoint */

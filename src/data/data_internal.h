@@ -163,4 +163,23 @@ void gn_dataset_free(gn_dataset *d);
 int gn_is_dir(const char *path);
 int gn_has_jpeg_ext(const char *name);
 
+/* ---- mixup and cutmix (mix.c) ---- */
+
+/* One batch's draw: active (mixed at all), cutmix (else mixup), lam (after cutmix's area
+ * correction), and cutmix's box rows [y0, y1) and columns [x0, x1). */
+typedef struct gn_mix {
+    int active, cutmix;
+    double lam;
+    int y0, y1, x0, x1;
+} gn_mix;
+
+/* Beta(a, b) from two Gamma draws. */
+double gn_rng_beta(gn_rng *r, double a, double b);
+/* timm's per-batch draw from the [data] mixup keys, for images of h x w pixels. */
+void gn_mix_draw(gn_rng *r, const gn_data_opts *o, int h, int w, gn_mix *m);
+/* Mixes image i with image n-1-i in place and writes the soft targets (n x k):
+ * lam onehot(labels[i]) + (1 - lam) onehot(labels[n-1-i]); one-hot when m is not active. */
+void gn_mix_apply(float *x, float *targets, const int *labels, int n, int c, int h, int w, int k,
+                  const gn_mix *m);
+
 #endif

@@ -53,6 +53,7 @@ struct gn_loader {
     int64_t bpe;
     size_t per_img;
     int64_t epoch, bidx; /* the next batch the caller gets */
+    int mix;             /* train batches are mixed (mixup/cutmix): soft targets */
 
     int n_workers;
     worker *w;
@@ -265,6 +266,18 @@ static void produce(gn_loader *l, worker *wk, int64_t seq, slot *s)
         }
         s->labels[k] = l->d.labels[file];
         s->decoded++;
+    }
+    if (l->mix) {
+        /* one draw per global batch (every rank mixes its share with the same lambda), from
+         * its own key so the images' draws do not change */
+        gn_rng r = gn_rng_make(gn_rng_key(gn_mix64(l->seed ^ 0x6d6978ull), (uint64_t)e,
+                                          (uint64_t)b));
+        gn_mix m;
+        int c = l->d.kind == GN_SRC_TABLE ? l->d.n_in : l->o.channels;
+        int h = l->d.kind == GN_SRC_TABLE ? 1 : l->o.height;
+        int w = l->d.kind == GN_SRC_TABLE ? 1 : l->o.width;
+        gn_mix_draw(&r, &l->o, h, w, &m);
+        gn_mix_apply(s->x, s->targets, s->labels, s->n, c, h, w, l->d.n_classes, &m);
     }
     wk->images += s->decoded;
     wk->work_s += thread_cpu_now() - t0; /* read by gn_loader_get_stats under l->mu */
@@ -487,7 +500,14 @@ static int loader_finish(gn_loader **out, gn_loader *l, const char *path, gn_err
     if (!l->bad || !l->w || !l->ring) goto oom;
     for (int i = 0; i < l->n_workers; i++)
         if (worker_init(l, &l->w[i])) goto oom;
-    int nt = l->d.n_tgt;
+    l->mix = l->split == GN_SPLIT_TRAIN && (o->mixup_alpha > 0 || o->cutmix_alpha > 0) &&
+             o->mix_prob > 0;
+    if (l->mix && l->d.n_tgt) {
+        rc = gn_err_set(err, GN_ECONFIG, "%s: [data] mixup_alpha and cutmix_alpha need class "
+                        "labels, not regression targets", path);
+        goto fail;
+    }
+    int nt = l->mix ? l->d.n_classes : l->d.n_tgt;
     for (int i = 0; i < l->n_slots; i++) {
         slot *s = &l->ring[i];
         s->x = gn_alloc((size_t)batch * l->per_img, sizeof(float));
@@ -544,6 +564,7 @@ const char *gn_loader_class_name(const gn_loader *l, int k)
 }
 
 int64_t gn_loader_batches_per_epoch(const gn_loader *l) { return l->bpe; }
+int gn_loader_soft_targets(const gn_loader *l) { return l->mix; }
 
 int gn_loader_set_shard(gn_loader *l, int rank, int nranks)
 {
@@ -606,6 +627,8 @@ static int next_impl(gn_loader *l, float *x, int *labels, float *targets, int64_
         if (labels && !l->d.n_tgt) memcpy(labels, s->labels, sizeof(int) * ni);
         if (targets && l->d.n_tgt) memcpy(targets, s->targets, sizeof(float) * ni * (size_t)l->d.n_tgt);
         if (files) memcpy(files, s->files, sizeof(int64_t) * ni);
+        if (targets && l->mix)
+            memcpy(targets, s->targets, sizeof(float) * ni * (size_t)l->d.n_classes);
         *n = s->n;
     }
     l->st.decoded += s->decoded;

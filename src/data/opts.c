@@ -34,6 +34,8 @@ void gn_data_opts_default(gn_data_opts *o)
     o->aug.erase_ratio[0] = 0.3f;
     o->aug.erase_ratio[1] = 3.3f;
     o->aug.saturation = o->aug.exposure = 1;
+    o->mix_prob = 1.0;
+    o->mix_switch_prob = 0.5;
 }
 
 void gn_data_opts_darknet_input(gn_data_opts *o)
@@ -295,6 +297,10 @@ int gn_data_opts_parse(gn_data_opts *o, gn_cfg *cfg, gn_err *err)
     double mp = 0;
     if ((rc = gn_cfg_float(s, "max_pixels", 100e6, 1, 1e12, &mp, err))) return rc;
     o->max_pixels = (int64_t)mp;
+    if ((rc = gn_cfg_float(s, "mixup_alpha", 0, 0, 1e6, &o->mixup_alpha, err))) return rc;
+    if ((rc = gn_cfg_float(s, "cutmix_alpha", 0, 0, 1e6, &o->cutmix_alpha, err))) return rc;
+    if ((rc = gn_cfg_float(s, "mixup_prob", 1, 0, 1, &o->mix_prob, err))) return rc;
+    if ((rc = gn_cfg_float(s, "mixup_switch_prob", 0.5, 0, 1, &o->mix_switch_prob, err))) return rc;
 
     int side = GN_MIN(o->width, o->height);
     int def_resize = side > 0 ? (int)lround(side / 0.875) : 0;

@@ -118,6 +118,7 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     o->seed = (uint64_t)seed;
     s->seed = o->seed;
     TRY(gn_cfg_int(tr, "log_every", 10, 1, 1 << 30, &o->log_every, err));
+    TRY(gn_cfg_float(tr, "label_smoothing", 0, 0, 1, &o->label_smoothing, err));
     TRY(gn_cfg_bool(tr, "batch_per_rank", 0, &o->batch_per_rank, err));
     TRY(gn_cfg_bool(tr, "sync_bn", 0, &o->sync_bn, err));
     TRY(gn_cfg_float(tr, "mpi_timeout", 600, 0, 1e9, &o->mpi_timeout, err));

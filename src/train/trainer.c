@@ -915,13 +915,17 @@ static int nonfinite_error(const trainer *t, double l, float lr, gn_err *err)
 static int forward_backward(trainer *t, int s, float lr, int fold, double *loss, gn_err *err)
 {
     int n = 0;
+    /* mixup/cutmix: the loader's soft targets go to the loss (docs/recipes.md) */
+    int soft = t->classify && gn_loader_soft_targets(t->train);
     int rc = gn_loader_next(t->train, t->net->input, t->classify ? t->net->labels : NULL,
-                            t->classify ? NULL : t->net->targets, &n, err);
+                            t->classify && !soft ? NULL : t->net->targets, &n, err);
     drain_failures(t, t->train);
     if (rc) return rc;
     GN_ASSERT(n == t->mini);
     gn_ctx ctx = gn_net_ctx(t->net, 1);
     ctx.loss_scale = 1.0f / (float)t->global;
+    ctx.soft_targets = soft;
+    ctx.label_smoothing = (float)t->o.label_smoothing;
     /* ranks draw different dropout masks for their different images */
     ctx.seed = t->o.seed + (uint64_t)t->rank * 0x9E3779B97F4A7C15ull;
     ctx.step = (uint64_t)(t->iter * t->o.subdivisions + s);
