@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev
+      zlib1g-dev                    # gzipped IDX files (gemmnet import-idx)
       libopenmpi-dev openmpi-bin)   # MPI: data-parallel training (-Dmpi=auto)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
@@ -14,6 +15,7 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(libclang-rt-14-dev)
     # pgrep/ps (tests/dist/test_mpi.sh): not in a minimal Debian (scripts/check-fresh.sh)
     pkgs+=(procps)
+    pkgs+=(dataset-fashion-mnist)   # test_fashion_mnist converts and trains on a slice of it
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,13 +6,13 @@
 # (the input is left in build-fuzz/artifacts/: minimize it, fix the bug, add it to the corpus).
 # Exits 77 (skip) if clang is missing.
 #
-# usage: scripts/fuzz.sh [SECONDS] [TARGET ...]      targets: cfg ckpt jpeg csv list weights
+# usage: scripts/fuzz.sh [SECONDS] [TARGET ...]      targets: cfg ckpt jpeg csv list weights idx
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(cfg ckpt jpeg csv list weights)
+[ ${#targets[@]} -eq 0 ] && targets=(cfg ckpt jpeg csv list weights idx)
 command -v clang >/dev/null || { echo "fuzz: clang not found, skipping (scripts/deps.sh installs it)"; exit 77; }
 B=build-fuzz
 if [ ! -f $B/build.ninja ]; then

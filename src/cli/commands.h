@@ -19,5 +19,6 @@ int cmd_dream(int argc, char **argv);
 int cmd_saliency(int argc, char **argv);
 int cmd_ckpt_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_import_idx(int argc, char **argv);
 
 #endif

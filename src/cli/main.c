@@ -22,6 +22,7 @@ static const command commands[] = {
     {"synth", cmd_synth, "generate the built-in data set (JPEGs in the ImageNet layout)"},
     {"check-data", cmd_check_data, "scan a data set: class counts, sizes, unreadable files"},
     {"bench-data", cmd_bench_data, "measure the loader: images/s decoded and augmented"},
+    {"import-idx", cmd_import_idx, "IDX images and labels (Fashion-MNIST) to JPEG class folders"},
     {"visualize", cmd_visualize, "an image that excites a unit or class (gradient ascent)"},
     {"dream", cmd_dream, "deep dream: amplify what a layer sees in a photo"},
     {"saliency", cmd_saliency, "which pixels move a class score (|d score / d pixel|)"},

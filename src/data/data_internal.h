@@ -163,6 +163,42 @@ void gn_dataset_free(gn_dataset *d);
 int gn_is_dir(const char *path);
 int gn_has_jpeg_ext(const char *name);
 
+/* ---- IDX files (idx.c): MNIST, Fashion-MNIST ---- */
+
+#define GN_IDX_MAX_DIMS 4
+
+/* A parsed IDX file of unsigned bytes: data points into the caller's buffer. */
+typedef struct gn_idx {
+    int ndim;
+    int64_t dims[GN_IDX_MAX_DIMS];
+    const unsigned char *data;
+    size_t count; /* product of dims */
+} gn_idx;
+
+/* Validates the header against len (magic, type 0x08, 1..4 dimensions, none 0, exactly as many
+ * value bytes as the dimensions promise); messages start with name and give the reason. */
+int gn_idx_parse(const unsigned char *buf, size_t len, const char *name, gn_idx *out, gn_err *err);
+/* Reads a file, gunzipping it if it is gzipped, refusing more than max_len bytes. */
+int gn_idx_read_file(const char *path, unsigned char **buf, size_t *len, size_t max_len,
+                     gn_err *err);
+
+typedef struct gn_idx_import_opts {
+    int quality;              /* JPEG quality 1..100 */
+    int64_t limit;            /* import the first `limit` images only; 0 = all */
+    const char *const *names; /* class names by label (may be NULL) */
+    int n_names;
+} gn_idx_import_opts;
+
+typedef struct gn_idx_import_result {
+    int64_t images, written, skipped;
+    int classes, rows, cols;
+} gn_idx_import_result;
+
+/* IDX images (0x803) and labels (0x801) to out_dir/<label>[-<name>]/<index>.jpg, grayscale;
+ * each file atomically, skipping those already there. */
+int gn_idx_import(const char *images, const char *labels, const char *out_dir,
+                  const gn_idx_import_opts *o, gn_idx_import_result *r, gn_err *err);
+
 /* ---- mixup and cutmix (mix.c) ---- */
 
 /* One batch's draw: active (mixed at all), cutmix (else mixup), lam (after cutmix's area
