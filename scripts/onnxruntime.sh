@@ -14,7 +14,10 @@ if [ "${1:-}" = "--dir" ]; then
     exit 0
 fi
 if [ ! -f "$dir/node_modules/onnxruntime-node/package.json" ]; then
-    command -v npm >/dev/null || { echo "onnxruntime.sh: npm is missing (apt-get install npm)" >&2; exit 1; }
+    if ! command -v npm >/dev/null; then
+        echo "onnxruntime.sh: npm is missing (apt-get install npm)" >&2
+        exit 1
+    fi
     mkdir -p "$dir"
     (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund --no-save --loglevel=error \
         "onnxruntime-node@$version" >&2)

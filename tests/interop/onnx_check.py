@@ -35,7 +35,8 @@ def main():
     if opset < 13:
         problems.append(f"opset {opset} < 13")
     if [v.name for v in ins] != ["input"] or shape(ins[0]) != ["N", c, h, w]:
-        problems.append(f"input {[(v.name, shape(v)) for v in ins]}, expected input [N,{c},{h},{w}]")
+        got = [(v.name, shape(v)) for v in ins]
+        problems.append(f"input {got}, expected input [N,{c},{h},{w}]")
     if [v.name for v in outs] != ["output"] or shape(outs[0]) != ["N", d]:
         problems.append(f"output {[(v.name, shape(v)) for v in outs]}, expected output [N,{d}]")
     ops = sorted({node.op_type for node in model.graph.node})

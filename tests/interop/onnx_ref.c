@@ -6,8 +6,9 @@
  * writes DIR/weights.safetensors, DIR/input.f32 (2 x C x H x W), DIR/gemmnet.f32 (2 x D),
  * DIR/dims (the line "2 C H W D"). Deep nets with random weights give huge logits, and a
  * saturated softmax (one class 1, the rest 0) would hide errors, so the last linear layer
- * before the softmax is scaled to bring the logits' spread down to about 1.5. Exit 0; 77 with the reason on stdout when gemmnet refuses
- * the config or it is not a classifier (no [softmax]); 1 on any other failure. */
+ * before the softmax is scaled to bring the logits' spread down to about 1.5.
+ * Exit 0; 77 with the reason on stdout when gemmnet refuses the config or it is not a
+ * classifier (no [softmax]); 1 on any other failure. */
 #include "gemmnet/checkpoint.h"
 #include "gemmnet/data.h"
 #include "gemmnet/gemmnet.h"

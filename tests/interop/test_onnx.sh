@@ -27,7 +27,8 @@ command -v node >/dev/null || skip "node is missing (scripts/deps.sh --test inst
 zoo=0
 [ "${1:-}" = "--zoo" ] && zoo=1
 if [ $zoo -eq 1 ]; then
-    [ -d /usr/share/darknet/cfg ] || skip "/usr/share/darknet/cfg is missing (apt-get install darknet)"
+    [ -d /usr/share/darknet/cfg ] ||
+        skip "/usr/share/darknet/cfg is missing (apt-get install darknet)"
     cfgs=(/usr/share/darknet/cfg/*.cfg)
 else
     cfgs=("$root"/configs/*.cfg "$here/onnx_layers.cfg")
@@ -68,8 +69,9 @@ for cfg in "${cfgs[@]}"; do
     fi
     ms=$((($(date +%s%N) - t0) / 1000000))
     if [ $ok -eq 1 ]; then
-        printf 'ok   %s (%s MB, %d.%d s)\n%s\n' "$name" \
-            "$(($(stat -c %s "$d/model.onnx") / 1000000))" $((ms / 1000)) $((ms % 1000 / 100)) "$res"
+        mb=$(($(stat -c %s "$d/model.onnx") / 1000000))
+        printf 'ok   %s (%s MB, %d.%d s)\n%s\n' "$name" "$mb" $((ms / 1000)) $((ms % 1000 / 100)) \
+            "$res"
         pass=$((pass + 1))
     else
         printf 'FAIL %s\n%s\n' "$name" "$res"
