@@ -16,9 +16,10 @@
  *   [route]          Concat on channels; one input: the same tensor
  *   [batchnorm]      BatchNormalization;  [activation] its activation
  *   [softmax]        Flatten, (Mul 1/T), (Reshape to groups) Softmax on the last axis
+ *   [crop]           Slice of the centre window (evaluation), (Mul scale) (Add shift)
  *   [dropout], [cost] nothing (identity in evaluation mode)
  *   activations      linear: none, relu: Relu, leaky: LeakyRelu(0.1), logistic: Sigmoid,
- *                    tanh: Tanh, relu6: Clip(0, 6)
+ *                    tanh: Tanh, ramp: Where(x > 0, 1.1x, 0.1x), relu6: Clip(0, 6)
  *
  * Batch norm stays a BatchNormalization node rather than being folded into the convolution's
  * weights: the file then holds the trained tensors unchanged (gemmnet's own names,
@@ -295,6 +296,16 @@ static const char *ob_act(onnx_builder *b, const char *x, gn_act act, const char
         attr_float(b, n, "alpha", 0.1f);
         return out_of(n);
     }
+    if (!strcmp(name, "ramp")) { /* x > 0 ? 1.1x : 0.1x, each product as gemmnet rounds it */
+        const char *gt[2] = {x, ob_scalar(b, 0.0f)}, *hi[2] = {x, ob_scalar(b, 1.1f)},
+                   *lo[2] = {x, ob_scalar(b, 0.1f)};
+        if (!gt[1] || !hi[1] || !lo[1]) return NULL;
+        const char *in[3] = {out_of(ob_node(b, "Greater", gt, 2, NULL)),
+                             out_of(ob_node(b, "Mul", hi, 2, NULL)),
+                             out_of(ob_node(b, "Mul", lo, 2, NULL))};
+        if (!in[0] || !in[1] || !in[2]) return NULL;
+        return out_of(ob_node(b, "Where", in, 3, NULL));
+    }
     if (!strcmp(name, "relu6")) {
         const char *in[3] = {x, ob_scalar(b, 0.0f), ob_scalar(b, 6.0f)};
         if (!in[1] || !in[2]) return NULL;
@@ -466,6 +477,22 @@ static int export_layer(onnx_builder *b, const gn_net *net, onnx_tensor *t, onnx
         Onnx__NodeProto *n = ok ? ob_node(b, "Concat", in, l->n_in, NULL) : NULL;
         attr_int(b, n, "axis", 1);
         y = out_of(n);
+    } else if (!strcmp(sec, "crop")) {
+        GN_ASSERT(l->ops->describe);
+        gn_shape si = l->in[0], so = l->out;
+        int64_t dy = (si.h - so.h) / 2, dx = (si.w - so.w) / 2;
+        int64_t starts[2] = {dy, dx}, ends[2] = {dy + so.h, dx + so.w}, axes[2] = {2, 3};
+        const char *in[4] = {tensor_as(b, x[0], 4), ob_int64s(b, starts, 2),
+                             ob_int64s(b, ends, 2), ob_int64s(b, axes, 2)};
+        y = in[0] && in[1] && in[2] && in[3] ? out_of(ob_node(b, "Slice", in, 4, NULL)) : NULL;
+        if (y && d.scale != 1.0f) {
+            const char *m[2] = {y, ob_scalar(b, d.scale)};
+            y = m[1] ? out_of(ob_node(b, "Mul", m, 2, NULL)) : NULL;
+        }
+        if (y && d.shift != 0.0f) {
+            const char *a[2] = {y, ob_scalar(b, d.shift)};
+            y = a[1] ? out_of(ob_node(b, "Add", a, 2, NULL)) : NULL;
+        }
     } else if (!strcmp(sec, "dropout") || !strcmp(sec, "cost")) {
         t[i] = *x[0]; /* identity in evaluation mode; the loss is not part of the model */
         return GN_OK;
@@ -500,7 +527,7 @@ static int export_layer(onnx_builder *b, const gn_net *net, onnx_tensor *t, onnx
     } else {
         REFUSE("ONNX export does not cover this layer type (it covers convolutional, "
                "connected, maxpool, avgpool, shortcut, route, batchnorm, activation, softmax, "
-               "dropout and cost)");
+               "crop, dropout and cost)");
     }
     if (refused_act)
         REFUSE("activation '%s' has no ONNX counterpart in gemmnet's exporter", refused_act);

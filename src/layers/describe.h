@@ -19,12 +19,14 @@ typedef struct gn_layer_desc {
     float bn_eps;      /* batch norm: y = gamma (x - mean) / sqrt(var + eps) + beta */
     float alpha, beta; /* [shortcut]: y = act(alpha x0 + beta x1) (same shapes) */
     double temperature; /* [softmax]: y = softmax(x / T) */
+    float scale, shift; /* [crop]: y = scale x + shift on the window (evaluation: the centre) */
 } gn_layer_desc;
 
 static inline void layer_desc_init(gn_layer_desc *d)
 {
     *d = (gn_layer_desc){.act = GN_ACT_LINEAR, .size = 1, .stride = 1, .groups = 1,
-                         .alpha = 1.0f, .beta = 1.0f, .temperature = 1.0};
+                         .alpha = 1.0f, .beta = 1.0f, .temperature = 1.0,
+                         .scale = 1.0f};
 }
 
 #endif

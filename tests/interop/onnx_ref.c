@@ -5,8 +5,9 @@
  * usage: onnx_ref CONFIG DIR
  * writes DIR/weights.safetensors, DIR/input.f32 (2 x C x H x W), DIR/gemmnet.f32 (2 x D),
  * DIR/dims (the line "2 C H W D"). Deep nets with random weights give huge logits, and a
- * saturated softmax (one class 1, the rest 0) would hide errors, so the last linear layer
- * before the softmax is scaled to bring the logits' spread down to about 1.5.
+ * saturated softmax (one class 1, the rest 0) would hide errors, so the last convolution or
+ * connected layer before the softmax (when what follows it commutes with a positive scale) is
+ * scaled to bring the logits' spread down to about 1.5.
  * Exit 0; 77 with the reason on stdout when gemmnet refuses the config or it is not a
  * classifier (no [softmax]); 1 on any other failure. */
 #include "gemmnet/checkpoint.h"
@@ -40,7 +41,8 @@ static int ends_with(const char *s, const char *suffix)
 
 /* The layer whose output reaches the softmax s only through layers that commute with a
  * positive scale (pooling, dropout, one-input routes), if it is a convolution or connected
- * layer without activation; else -1. */
+ * layer whose activation does too (f(a x) = a f(x) for a > 0: linear, relu, leaky, ramp);
+ * else -1. */
 static int logit_layer(const gn_net *net, int s)
 {
     int p = net->layers[s].in_idx[0];
@@ -50,7 +52,10 @@ static int logit_layer(const gn_net *net, int s)
         if (!strcmp(sec, "convolutional") || !strcmp(sec, "connected")) {
             gn_layer_desc d;
             l->ops->describe(l, &d);
-            return d.act == GN_ACT_LINEAR ? p : -1;
+            const char *act = gn_act_name(d.act);
+            int homogeneous = !strcmp(act, "linear") || !strcmp(act, "relu") ||
+                              !strcmp(act, "leaky") || !strcmp(act, "ramp");
+            return homogeneous ? p : -1;
         }
         if (strcmp(sec, "avgpool") && strcmp(sec, "maxpool") && strcmp(sec, "dropout") &&
             !(!strcmp(sec, "route") && l->n_in == 1))

@@ -87,23 +87,23 @@ int main(void)
         CHECK(is->dim[1]->dim_value == 3 && is->dim[2]->dim_value == 13 &&
               is->dim[3]->dim_value == 11);
         CHECK(os->n_dim == 2 && os->dim[1]->dim_value == 10);
-        /* layer 1: size 3, stride 2, padding 3 -> 1 before, 2 after */
+        /* layer 2: size 3, stride 2, padding 3 -> 1 before, 2 after */
         const Onnx__AttributeProto *pads = find_attr(find_node(g, "MaxPool", 0), "pads");
         CHECK(pads && pads->n_ints == 4);
         if (pads && pads->n_ints == 4)
             CHECK(pads->ints[0] == 1 && pads->ints[1] == 1 && pads->ints[2] == 2 &&
                   pads->ints[3] == 2);
-        /* layer 12: size 2, stride 1, padding 1 -> 0 before, 1 after */
+        /* layer 13: size 2, stride 1, padding 1 -> 0 before, 1 after */
         pads = find_attr(find_node(g, "MaxPool", 1), "pads");
         CHECK(pads && pads->n_ints == 4);
         if (pads && pads->n_ints == 4)
             CHECK(pads->ints[0] == 0 && pads->ints[1] == 0 && pads->ints[2] == 1 &&
                   pads->ints[3] == 1);
-        /* layer 0's batch norm, its running mean byte for byte */
+        /* layer 1's batch norm, its running mean byte for byte */
         const Onnx__NodeProto *bn = find_node(g, "BatchNormalization", 0);
-        CHECK(bn && bn->n_input == 5 && !strcmp(bn->input[3], "layers.0.bn.running_mean"));
-        const Onnx__TensorProto *rm = find_init(g, "layers.0.bn.running_mean");
-        const gn_layer *l0 = net ? &net->layers[0] : NULL;
+        CHECK(bn && bn->n_input == 5 && !strcmp(bn->input[3], "layers.1.bn.running_mean"));
+        const Onnx__TensorProto *rm = find_init(g, "layers.1.bn.running_mean");
+        const gn_layer *l0 = net ? &net->layers[1] : NULL;
         const gn_param *p = NULL;
         for (int k = 0; l0 && k < l0->n_par; k++)
             if (!strcmp(l0->par[k].name, "bn.running_mean")) p = &l0->par[k];
