@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libopenblas-openmp-dev libjpeg62-turbo-dev libcjson-dev
       zlib1g-dev                    # gzipped IDX files (gemmnet import-idx)
-      libopenmpi-dev openmpi-bin)   # MPI: data-parallel training (-Dmpi=auto)
+      libopenmpi-dev openmpi-bin    # MPI: data-parallel training (-Dmpi=auto)
+      libprotobuf-c-dev protobuf-c-compiler python3-onnx)  # ONNX export: protoc-c on onnx.proto
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(darknet)   # its classification configs are parsed by the tests
     pkgs+=(clang)     # the libFuzzer targets (scripts/fuzz.sh)
@@ -16,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
     # pgrep/ps (tests/dist/test_mpi.sh): not in a minimal Debian (scripts/check-fresh.sh)
     pkgs+=(procps)
     pkgs+=(dataset-fashion-mnist)   # test_fashion_mnist converts and trains on a slice of it
+    pkgs+=(nodejs npm)   # ONNX Runtime (npm) checks the ONNX exporter
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -27,4 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "--test" ]; then
+    "$(dirname "$0")/onnxruntime.sh" >/dev/null   # npm onnxruntime-node, into ~/.cache/gemmnet
 fi

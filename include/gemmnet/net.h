@@ -17,6 +17,7 @@
 struct gn_err;
 struct gn_cfg;
 struct gn_cfg_section;
+struct gn_layer_desc;
 
 #define GN_MAX_INPUTS 16
 #define GN_MAX_PARAMS 8
@@ -99,6 +100,9 @@ typedef struct gn_layer_ops {
      * own y: it is rebuilt only for consumers whose backward reads it. */
     void (*recompute)(gn_layer *l, const gn_ctx *ctx);
     void (*destroy)(gn_layer *l);
+    /* Optional: the layer's settings as plain numbers (src/layers/describe.h), read by the
+     * exporters (src/interop) after it was planned. */
+    void (*describe)(const gn_layer *l, struct gn_layer_desc *d);
 } gn_layer_ops;
 
 struct gn_layer {

@@ -13,7 +13,12 @@ static const char *export_help =
     "usage: gemmnet export CONFIG --weights PATH --out FILE [--set ...]\n\n"
     "Writes the network CONFIG describes, with the weights from PATH (a checkpoint or a darknet\n"
     ".weights file, told apart by content), as FILE:\n"
-    "  FILE.onnx     an ONNX model (opset 13, dynamic batch; docs/interop.md)\n"
+    "  FILE.onnx     an ONNX model (opset 13, evaluation mode): input \"input\" [N,C,H,W]\n"
+    "                (after the [data] normalization), output \"output\" [N,D] (the\n"
+    "                probabilities of a classifier), N dynamic; batch norm as\n"
+    "                BatchNormalization nodes, dropout and cost layers dropped. A layer ONNX\n"
+    "                cannot express is refused by name (exit 1, nothing written);\n"
+    "                docs/interop.md has the mapping\n"
     "  FILE.weights  a darknet .weights file, in the config's layer order (version 0.2.0\n"
     "                and a 64-bit seen, as darknet writes; docs/interop.md)\n"
     "The file is written to a temporary name and renamed into place.\n";

@@ -3,6 +3,7 @@
  * it scales l->dy in place first.
  * FLOPs per image: D forward, D backward (one operation per element). */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/activation.h"
 
 #include <string.h>
@@ -54,6 +55,13 @@ static void activation_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void activation_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const activation *a = l->impl;
+    layer_desc_init(d);
+    d->act = a->act;
+}
+
 const gn_layer_ops gn_activation_ops = {
     .section = "activation",
     .parse = activation_parse,
@@ -61,4 +69,5 @@ const gn_layer_ops gn_activation_ops = {
     .forward = activation_forward,
     .backward = activation_backward,
     .destroy = activation_destroy,
+    .describe = activation_describe,
 };

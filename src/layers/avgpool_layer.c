@@ -9,6 +9,7 @@
  * FLOPs per image: one add per window element plus one multiply per output, forward and
  * backward alike. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/pool.h"
 
 typedef struct avgpool {
@@ -89,6 +90,15 @@ static void avgpool_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void avgpool_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const avgpool *a = l->impl;
+    layer_desc_init(d);
+    d->size = a->global ? 0 : a->size;
+    d->stride = a->global ? 1 : a->stride;
+    d->pad_begin = d->pad_end = a->global ? 0 : a->padding;
+}
+
 const gn_layer_ops gn_avgpool_ops = {
     .section = "avgpool",
     .parse = avgpool_parse,
@@ -96,4 +106,5 @@ const gn_layer_ops gn_avgpool_ops = {
     .forward = avgpool_forward_layer,
     .backward = avgpool_backward_layer,
     .destroy = avgpool_destroy,
+    .describe = avgpool_describe,
 };

@@ -6,6 +6,7 @@
  * bn.running_var [C] (1). save: xhat (N,C,H,W) then 1/std (C). A frozen layer
  * (gn_layer.frozen, fine-tuning) uses and keeps its running statistics even in training. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/batchnorm.h"
 
 #include <string.h>
@@ -103,6 +104,14 @@ static void bn_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void bn_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    (void)l;
+    layer_desc_init(d);
+    d->bn = 1;
+    d->bn_eps = BN_EPS;
+}
+
 const gn_layer_ops gn_batchnorm_ops = {
     .section = "batchnorm",
     .parse = bn_parse,
@@ -112,4 +121,5 @@ const gn_layer_ops gn_batchnorm_ops = {
     .backward = bn_backward,
     .recompute = bn_recompute,
     .destroy = bn_destroy,
+    .describe = bn_describe,
 };

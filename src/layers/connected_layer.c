@@ -8,6 +8,7 @@
  * Keys: output, activation, bias (default 1), init_weights / init_bias (explicit row-major
  * values, for small worked examples). */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/activation.h"
 
 #include <cblas.h>
@@ -133,6 +134,13 @@ static void connected_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void connected_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const connected *c = l->impl;
+    layer_desc_init(d);
+    d->act = c->act;
+}
+
 const gn_layer_ops gn_connected_ops = {
     .section = "connected",
     .parse = connected_parse,
@@ -141,4 +149,5 @@ const gn_layer_ops gn_connected_ops = {
     .forward = connected_forward,
     .backward = connected_backward,
     .destroy = connected_destroy,
+    .describe = connected_describe,
 };

@@ -16,6 +16,7 @@
  * A frozen layer (gn_layer.frozen, fine-tuning) normalizes with its running statistics, as
  * in evaluation, and leaves them unchanged. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
@@ -219,6 +220,19 @@ static void conv_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void conv_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const convolutional *c = l->impl;
+    layer_desc_init(d);
+    d->act = c->act;
+    d->size = c->size;
+    d->stride = c->stride;
+    d->pad_begin = d->pad_end = c->padding;
+    d->groups = c->groups;
+    d->bn = c->bn;
+    d->bn_eps = BN_EPS;
+}
+
 const gn_layer_ops gn_convolutional_ops = {
     .section = "convolutional",
     .parse = conv_parse,
@@ -228,4 +242,5 @@ const gn_layer_ops gn_convolutional_ops = {
     .backward = conv_backward,
     .recompute = conv_recompute,
     .destroy = conv_destroy,
+    .describe = conv_describe,
 };

@@ -15,6 +15,7 @@
  * Backward: dx[window] += scale * dy, through the same offsets and flips.
  * No parameters. FLOPs per image: 2 per output (forward), 1 per output (backward). */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "core/rng.h"
 
 #include <string.h>
@@ -135,6 +136,15 @@ static void crop_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+/* The evaluation window is the centre one: ((H-h)/2, (W-w)/2), from l->in[0] and l->out. */
+static void crop_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const crop *c = l->impl;
+    layer_desc_init(d);
+    d->scale = c->scale;
+    d->shift = c->trans;
+}
+
 const gn_layer_ops gn_crop_ops = {
     .section = "crop",
     .parse = crop_parse,
@@ -142,4 +152,5 @@ const gn_layer_ops gn_crop_ops = {
     .forward = crop_forward,
     .backward = crop_backward,
     .destroy = crop_destroy,
+    .describe = crop_describe,
 };

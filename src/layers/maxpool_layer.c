@@ -10,6 +10,7 @@
  * (the save slice is only ever accessed as int32 by this layer).
  * FLOPs per image: size*size comparisons per output forward, one add per output backward. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/pool.h"
 
 _Static_assert(sizeof(int32_t) == sizeof(float), "argmax indexes are stored in float slots");
@@ -71,6 +72,18 @@ static void maxpool_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+/* The window of output p starts padding/2 before p*stride: padding/2 rows before the image,
+ * the rest of the total padding after it. */
+static void maxpool_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const maxpool *m = l->impl;
+    layer_desc_init(d);
+    d->size = m->size;
+    d->stride = m->stride;
+    d->pad_begin = m->padding / 2;
+    d->pad_end = m->padding - m->padding / 2;
+}
+
 const gn_layer_ops gn_maxpool_ops = {
     .section = "maxpool",
     .parse = maxpool_parse,
@@ -78,4 +91,5 @@ const gn_layer_ops gn_maxpool_ops = {
     .forward = maxpool_forward_layer,
     .backward = maxpool_backward_layer,
     .destroy = maxpool_destroy,
+    .describe = maxpool_describe,
 };

@@ -12,6 +12,7 @@
  * (default 1). FLOPs per image: 3 per mapped element (two multiplies, one add) forward and
  * backward, plus one per output for a non-linear activation. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "kernels/activation.h"
 
 #include <string.h>
@@ -160,6 +161,15 @@ static void shortcut_destroy(gn_layer *l)
     l->impl = NULL;
 }
 
+static void shortcut_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const shortcut *sc = l->impl;
+    layer_desc_init(d);
+    d->act = sc->act;
+    d->alpha = sc->alpha;
+    d->beta = sc->beta;
+}
+
 const gn_layer_ops gn_shortcut_ops = {
     .section = "shortcut",
     .parse = shortcut_parse,
@@ -167,4 +177,5 @@ const gn_layer_ops gn_shortcut_ops = {
     .forward = shortcut_forward,
     .backward = shortcut_backward,
     .destroy = shortcut_destroy,
+    .describe = shortcut_describe,
 };

@@ -27,6 +27,7 @@
  * are linear in t. Evaluation leaves both off.
  * FLOPs per image: 5 per element forward (max, subtract, exp, sum, divide), 4 backward. */
 #include "layers/layer.h"
+#include "layers/describe.h"
 #include "layers/softmax_layer.h"
 
 #include <math.h>
@@ -203,6 +204,14 @@ int softmax_counted(const gn_layer *l)
     return l->ops == &gn_softmax_ops ? ((const softmax *)l->impl)->counted : 0;
 }
 
+static void softmax_describe(const gn_layer *l, gn_layer_desc *d)
+{
+    const softmax *sm = l->impl;
+    layer_desc_init(d);
+    d->groups = sm->groups;
+    d->temperature = sm->temperature;
+}
+
 const gn_layer_ops gn_softmax_ops = {
     .section = "softmax",
     .parse = softmax_parse,
@@ -210,4 +219,5 @@ const gn_layer_ops gn_softmax_ops = {
     .forward = softmax_forward,
     .backward = softmax_backward,
     .destroy = softmax_destroy,
+    .describe = softmax_describe,
 };
