@@ -17,7 +17,9 @@ if [ "${1:-}" = "--test" ]; then
     # pgrep/ps (tests/dist/test_mpi.sh): not in a minimal Debian (scripts/check-fresh.sh)
     pkgs+=(procps)
     pkgs+=(dataset-fashion-mnist)   # test_fashion_mnist converts and trains on a slice of it
-    pkgs+=(nodejs npm)   # ONNX Runtime (npm) checks the ONNX exporter
+    # ONNX Runtime (npm) checks the ONNX exporter. A machine whose Node.js comes from elsewhere
+    # (NodeSource's nodejs package carries its own npm and conflicts with Debian's) keeps it.
+    command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
