@@ -83,6 +83,12 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 [ -f /etc/apt/sources.list ] || [ ! -f /etc/apt/sources.list.d/debian.sources ] || : >"$root/etc/apt/sources.list"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null
+# Where this machine reaches the registries through a proxy with its own certificate authority
+# (NODE_EXTRA_CA_CERTS names it), npm in the root needs it too; a machine without one is unchanged.
+extra_ca=""
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+    cp "$NODE_EXTRA_CA_CERTS" "$root/etc/host-extra-ca.crt" && extra_ca=/etc/host-extra-ca.crt
+fi
 
 # a clean copy of HEAD (what a user cloning the repository gets)
 rm -rf --one-file-system "$root/gemmnet"
@@ -104,7 +110,8 @@ mnt proc proc "$root/proc" && mnt sysfs sys "$root/sys" && mnt bind /dev "$root/
 in_root() { # command line, run as root in a clean environment inside the root
     chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        ${FUZZ_SECONDS:+FUZZ_SECONDS=$FUZZ_SECONDS} bash -c "cd /gemmnet && $1"
+        ${FUZZ_SECONDS:+FUZZ_SECONDS=$FUZZ_SECONDS} ${extra_ca:+NODE_EXTRA_CA_CERTS=$extra_ca} \
+        bash -c "cd /gemmnet && $1"
 }
 summary=()
 if [ "$only" != test ]; then
