@@ -200,57 +200,6 @@ static void csv_field(FILE *o, const char *s)
     fputc('"', o);
 }
 
-/* The CSV goes to "<path>.tmp.<pid>" and is renamed over path once complete and fsynced. */
-typedef struct csv_out {
-    FILE *f;
-    char tmp[4200];
-    const char *path;
-} csv_out;
-
-static int csv_open(csv_out *c, const char *path, gn_err *err)
-{
-    c->path = path;
-    snprintf(c->tmp, sizeof c->tmp, "%s.tmp.%ld", path, (long)getpid());
-    c->f = fopen(c->tmp, "w");
-    if (!c->f) return gn_err_set(err, GN_EIO, "cannot write %s: %s", c->tmp, strerror(errno));
-    return GN_OK;
-}
-
-static void csv_abort(csv_out *c)
-{
-    if (!c->f) return;
-    fclose(c->f);
-    c->f = NULL;
-    unlink(c->tmp);
-}
-
-static int csv_commit(csv_out *c, gn_err *err)
-{
-    int bad = fflush(c->f) != 0 || ferror(c->f) || fsync(fileno(c->f)) != 0;
-    int e = errno;
-    if (fclose(c->f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    c->f = NULL;
-    if (bad || rename(c->tmp, c->path) != 0) {
-        if (!bad) e = errno;
-        unlink(c->tmp);
-        return gn_err_set(err, GN_EIO, "cannot write %s: %s", c->path, strerror(e));
-    }
-    /* the rename is durable once the directory is */
-    const char *slash = strrchr(c->path, '/');
-    char *dir = slash ? strndup(c->path, (size_t)(slash - c->path) + (slash == c->path))
-                      : gn_strdup(".");
-    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
-    return GN_OK;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     cli_common c = {0};
@@ -306,7 +255,7 @@ int cmd_predict(int argc, char **argv)
     gn_loader *ld = NULL;
     char **cls = NULL, *names_copy = NULL;
     int64_t *idx = NULL;
-    csv_out out = {0};
+    gn_atomic_file out = {0}; /* the CSV, renamed into place once complete */
     int64_t done_rows = 0, failed = 0;
     int rc = GN_OK;
     for (int i = 0; rc == GN_OK && i < n_args; i++) rc = add_arg(&files, args[i], &err);
@@ -356,7 +305,7 @@ int cmd_predict(int argc, char **argv)
         }
     if (top > k) top = k;
     if (csv) {
-        if ((rc = csv_open(&out, csv, &err))) goto done_num;
+        if ((rc = gn_atomic_open(&out, csv, &err))) goto done_num;
         fputs("path,class,probability", out.f);
         for (j = 0; j < k; j++) {
             fputc(',', out.f);
@@ -415,13 +364,13 @@ int cmd_predict(int argc, char **argv)
     if (failed) printf("skipped %lld unreadable files (listed above)\n", (long long)failed);
     if (!rc && done_rows == 0) rc = gn_err_set(&err, GN_EFORMAT, "no image could be read");
     if (!rc && out.f) {
-        rc = csv_commit(&out, &err);
+        rc = gn_atomic_commit(&out, &err);
         if (!rc) printf("%lld images -> %s\n", (long long)done_rows, csv);
     }
 done_num:
     free(num);
 done:
-    csv_abort(&out);
+    gn_atomic_abort(&out);
     free(idx);
     free(cls);
     free(names_copy);

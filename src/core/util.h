@@ -48,6 +48,26 @@ char *gn_strdup(const char *s);
 /* Seconds from a monotonic clock. */
 double gn_now(void);
 
+/* A file written atomically: gn_atomic_open creates "<path>.tmp.<pid>" (O_EXCL; a stale one of
+ * this pid is replaced) and gives its FILE in a->f, to write through gn_atomic_write (1 while
+ * every write so far succeeded) or stdio. gn_atomic_commit reports a failed write, flushes,
+ * fsyncs, closes and renames it over path, then fsyncs the directory (EINVAL/ENOTSUP there are
+ * no failure); on any failure before the rename it removes the temporary file. gn_atomic_abort
+ * removes it (a no-op on a zeroed, committed or failed one). path must outlive the handle. */
+struct gn_err;
+typedef struct gn_atomic_file {
+    FILE *f;
+    const char *path;
+    char *tmp; /* "<path>.tmp.<pid>" */
+    char *dir; /* path's directory, for its fsync */
+    int failed; /* a gn_atomic_write failed */
+} gn_atomic_file;
+
+int gn_atomic_open(gn_atomic_file *a, const char *path, struct gn_err *err);
+int gn_atomic_write(gn_atomic_file *a, const void *p, size_t n);
+int gn_atomic_commit(gn_atomic_file *a, struct gn_err *err);
+void gn_atomic_abort(gn_atomic_file *a);
+
 #define GN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define GN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -21,6 +21,7 @@
 #include "gemmnet/data.h"
 #include "gemmnet/gemmnet.h"
 #include "gemmnet/interop.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -270,63 +271,11 @@ int gn_darknet_weights_load(const char *path, gn_net *net, int flags, gn_darknet
 /* Writes n bytes to path atomically: "<path>.tmp.<pid>", fsync, rename, fsync of the directory. */
 static int write_atomic(const char *path, const unsigned char *b, size_t n, gn_err *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
-    int rc = GN_OK, fd = -1;
-    if (!tmp || !dir) {
-        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-        goto done;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, plen + 2, ".");
-    else if (slash == path) snprintf(dir, plen + 2, "/");
-    else snprintf(dir, plen + 2, "%.*s", (int)(slash - path), path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(fd, b + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            rc = gn_err_set(err, GN_EIO, "cannot write %s: %s", tmp, strerror(w ? errno : EIO));
-            goto fail;
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot fsync %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int cr = close(fd);
-    fd = -1;
-    if (cr != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot close %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)
-            rc = gn_err_set(err, GN_EIO, "%s was written, but fsync of its directory %s failed: "
-                            "%s", path, dir, strerror(errno));
-        close(dfd);
-    }
-    goto done;
-fail:
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-done:
-    free(tmp);
-    free(dir);
-    return rc;
+    gn_atomic_file af;
+    int rc = gn_atomic_open(&af, path, err);
+    if (rc) return rc;
+    gn_atomic_write(&af, b, n);
+    return gn_atomic_commit(&af, err); /* reports a failed write */
 }
 
 int gn_darknet_weights_save(const char *path, const gn_net *net, gn_err *err)

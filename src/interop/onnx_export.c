@@ -575,85 +575,28 @@ static Onnx__ValueInfoProto *ob_value_info(onnx_builder *b, const char *name,
     return v;
 }
 
-/* protobuf-c's output sink, appending to a FILE. */
+/* protobuf-c's output sink, appending to an atomic file. */
 typedef struct file_sink {
     ProtobufCBuffer base;
-    FILE *f;
-    int failed;
+    gn_atomic_file *af;
 } file_sink;
 
 static void file_sink_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
 {
     file_sink *s = (file_sink *)buf;
-    if (!s->failed && len && fwrite(data, 1, len, s->f) != len) s->failed = 1;
+    gn_atomic_write(s->af, data, len);
 }
 
 /* msg to path atomically: "<path>.tmp.<pid>", flushed and fsynced, renamed over path, the
  * directory fsynced; on failure the temporary file is removed and path untouched. */
 static int write_atomic(const char *path, const ProtobufCMessage *msg, gn_err *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
-    FILE *f = NULL;
-    int rc = GN_OK;
-    if (!tmp || !dir) {
-        rc = gn_err_set(err, GN_ENOMEM, "out of memory");
-        goto done;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, plen + 2, ".");
-    else if (slash == path) snprintf(dir, plen + 2, "/");
-    else snprintf(dir, plen + 2, "%.*s", (int)(slash - path), path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    f = fdopen(fd, "wb");
-    if (!f) {
-        rc = gn_err_set(err, GN_EIO, "cannot open %s: %s", tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    file_sink sink = {.base = {.append = file_sink_append}, .f = f};
-    errno = 0;
+    gn_atomic_file af;
+    int rc = gn_atomic_open(&af, path, err);
+    if (rc) return rc;
+    file_sink sink = {.base = {.append = file_sink_append}, .af = &af};
     protobuf_c_message_pack_to_buffer(msg, &sink.base);
-    if (sink.failed || fflush(f) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
-        goto fail;
-    }
-    if (fsync(fileno(f)) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot fsync %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int cr = fclose(f);
-    f = NULL;
-    if (cr != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot close %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)
-            rc = gn_err_set(err, GN_EIO, "%s was written, but fsync of its directory %s failed: "
-                            "%s", path, dir, strerror(errno));
-        close(dfd);
-    }
-    goto done;
-fail:
-    if (f) fclose(f);
-    unlink(tmp);
-done:
-    free(tmp);
-    free(dir);
-    return rc;
+    return gn_atomic_commit(&af, err); /* reports a failed write */
 }
 
 static int host_is_le(void)

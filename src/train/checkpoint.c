@@ -476,11 +476,6 @@ done:
     return out;
 }
 
-static int write_all(FILE *f, const void *p, size_t n)
-{
-    return n == 0 || fwrite(p, 1, n, f) == n;
-}
-
 int gn_ckpt_save(const char *path, const gn_net *net, const float *momentum, const gn_kv *meta,
                  int n_meta, gn_err *err)
 {
@@ -496,16 +491,13 @@ int gn_ckpt_save_extra(const char *path, const gn_net *net, const gn_ckpt_extra 
     if (!host_is_le())
         return gn_err_set(err, GN_ENOTSUP, "checkpoints need a little-endian host");
     gn_ckpt *c = NULL;
-    char *json = NULL, *tmp = NULL, *dir = NULL;
-    FILE *f = NULL;
-    int fd = -1, rc = ckpt_describe(&c, net, x, n_x, meta, n_meta, err);
+    char *json = NULL;
+    gn_atomic_file af = {0};
+    int rc = ckpt_describe(&c, net, x, n_x, meta, n_meta, err);
     if (rc) return rc;
     size_t hlen = 0;
     json = ckpt_header_json(c, &hlen);
-    size_t plen = strlen(path);
-    tmp = malloc(plen + 32);
-    dir = malloc(plen + 2);
-    if (!json || !tmp || !dir) {
+    if (!json) {
         rc = gn_err_set(err, GN_ENOMEM, "out of memory");
         goto done;
     }
@@ -513,70 +505,16 @@ int gn_ckpt_save_extra(const char *path, const gn_net *net, const gn_ckpt_extra 
         rc = gn_err_set(err, GN_EINVAL, "checkpoint header of %zu bytes is too large", hlen);
         goto done;
     }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, plen + 2, ".");
-    else if (slash == path) snprintf(dir, plen + 2, "/");
-    else snprintf(dir, plen + 2, "%.*s", (int)(slash - path), path);
-
-    /* O_EXCL: never write through a link or into someone else's file; a stale temp file of
-     * ours (same pid, an earlier crash) is removed first. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp); /* nothing of ours to remove */
-        tmp = NULL;
-        goto done;
-    }
-    f = fdopen(fd, "wb");
-    if (!f) {
-        rc = gn_err_set(err, GN_EIO, "cannot open %s: %s", tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
+    if ((rc = gn_atomic_open(&af, path, err))) goto done;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    errno = 0;
-    int ok = write_all(f, len8, 8) && write_all(f, json, hlen);
+    int ok = gn_atomic_write(&af, len8, 8) && gn_atomic_write(&af, json, hlen);
     for (int i = 0; ok && i < c->n_t; i++)
-        ok = write_all(f, c->t[i].src, (size_t)(c->t[i].end - c->t[i].begin));
-    if (!ok || fflush(f) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
-        goto fail;
-    }
-    if (fsync(fileno(f)) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot fsync %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    int cr = fclose(f);
-    f = NULL;
-    if (cr != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot close %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = gn_err_set(err, GN_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto fail;
-    }
-    /* The rename is durable only once the directory is; some file systems cannot fsync a
-     * directory (EINVAL), which is no reason to fail. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)
-            rc = gn_err_set(err, GN_EIO, "%s was written, but fsync of its directory %s failed: "
-                            "%s", path, dir, strerror(errno));
-        close(dfd);
-    }
-    goto done;
-fail:
-    if (f) fclose(f);
-    unlink(tmp);
+        ok = gn_atomic_write(&af, c->t[i].src, (size_t)(c->t[i].end - c->t[i].begin));
+    rc = gn_atomic_commit(&af, err); /* reports a failed write */
 done:
+    gn_atomic_abort(&af);
     free(json);
-    free(tmp);
-    free(dir);
     gn_ckpt_close(&c);
     return rc;
 }
