@@ -10,6 +10,15 @@
 fail=0
 check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
 rows_in() { local n; n=$(grep -c '^[0-9]' "$1/metrics.csv" 2>/dev/null); echo "${n:-0}"; }
+# wait_rows DIR N PID: until DIR/metrics.csv has N rows (0) or PID has exited (1), 30 s at most
+wait_rows() {
+    for _ in $(seq 1 3000); do
+        [ "$(rows_in "$1")" -ge "$2" ] && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
 
 small_run() {
     local dir=$1 max=$2 eval_every=$3 ckpt_every=$4 dropout=$5

@@ -19,14 +19,6 @@ T=(--threads 2
    --set train.norm_decay=0 --set train.bias_decay=0
    --set train.ema_decay=0.95 --set train.ema_every=2 --set train.ema_warmup=1
    --set train.warmup=30 --set train.warmup_start=0.1 --set train.clip_grad_norm=0.5)
-wait_rows() {
-    for _ in $(seq 1 2000); do
-        [ "$(rows_in "$1")" -ge "$2" ] && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.01
-    done
-    return 1
-}
 "$G" train "$tmp/t.cfg" --out "$tmp/a" "${T[@]}" >"$tmp/a.log" 2>&1
 check "grep -q '^final:.*top1=' $tmp/a.log" "uninterrupted run finished"
 check "grep -q 'optimizer adamw' $tmp/a.log" "the log names the optimizer"

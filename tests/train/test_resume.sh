@@ -13,15 +13,6 @@ trap 'rm -rf "$tmp"' EXIT
 # a fixed delay.
 small_run "$tmp" 300 7 4 1 || { echo "synth failed"; exit 1; }
 T=(--threads 2)
-# wait_rows DIR N PID: until DIR/metrics.csv has N rows or PID has exited
-wait_rows() {
-    for _ in $(seq 1 2000); do
-        [ "$(rows_in "$1")" -ge "$2" ] && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.01
-    done
-    return 1
-}
 "$G" train "$tmp/t.cfg" --out "$tmp/a" "${T[@]}" >"$tmp/a.log" 2>&1
 check "[ -f $tmp/a/last.safetensors ]" "uninterrupted run finished"
 check "grep -q '^final:.*top1=' $tmp/a.log" "final line with top1"

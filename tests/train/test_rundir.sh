@@ -16,15 +16,6 @@ trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' E
 small_run "$tmp" 6 3 2 0 || { echo "synth failed"; exit 1; }
 T=(--threads 1)
 ms() { echo $(($(date +%s%N) / 1000000)); }
-# wait_rows DIR N PID: until DIR/metrics.csv has N rows or PID has exited
-wait_rows() {
-    for _ in $(seq 1 3000); do
-        [ "$(rows_in "$1")" -ge "$2" ] && return 0
-        kill -0 "$3" 2>/dev/null || return 1
-        sleep 0.01
-    done
-    return 1
-}
 # snapshot DIR NAME: a copy of DIR's files to compare with later
 snapshot() { rm -rf "$tmp/$2" && cp -a "$1" "$tmp/$2"; }
 same_files() { diff -r "$1" "$2" >/dev/null; }
