@@ -362,6 +362,7 @@ int winograd_auto(const conv2d_shape *s)
     double best = 0;
     int pick = 0;
     for (int m = 4; m >= 2; m -= 2) {
+        if (m == 2 && s->C < WINOGRAD_AUTO_MIN_C_F2) break;
         double aa = (m + 2) * (m + 2), tiles = (double)((s->P + m - 1) / m) * ((s->Q + m - 1) / m);
         double gain = (double)s->N * (9.0 * s->P * s->Q - aa * tiles) -
                       WINOGRAD_AUTO_WEIGHT_COST * aa;

@@ -44,10 +44,14 @@ int winograd_applies(const conv2d_shape *s);
  * maps; small batches keep im2col on the small maps, where the weights outweigh the images.
  * docs/performance.md, "Winograd". */
 #define WINOGRAD_AUTO_WEIGHT_COST 60.0
-/* ... and only with at least this many input channels: below it the GEMMs are too thin to pay
- * for the transforms (Darknet-19 at 224 px: C=3 2.4x slower than im2col, C=32 even, C=64
- * 1.34x faster). */
-#define WINOGRAD_AUTO_MIN_C 64
+/* ... and only with at least this many input channels for F(4x4), WINOGRAD_AUTO_MIN_C_F2 for
+ * F(2x2): below them the GEMMs are too thin to pay for the transforms. Measured with
+ * `bench_winograd time N 2 CxH` (vectorized transforms, C=K, forward + backward): F(4x4) beats
+ * im2col from C=8 (1.2-1.4x at 8, 1.4-1.7x at 16, 1.5-3.4x at 32, batch 16 and 128), loses at
+ * C=1 and ties at C=4; F(2x2) is slower than or even with im2col at C=8 and 16 and on 28x28 and
+ * 56x56 maps at C=32 (docs/performance.md, "Winograd"). */
+#define WINOGRAD_AUTO_MIN_C 16
+#define WINOGRAD_AUTO_MIN_C_F2 64
 int winograd_auto(const conv2d_shape *s);
 /* Scratch for up to `threads` threads (floats), tile size m (2 or 4). */
 size_t winograd_ws_floats(const conv2d_shape *s, int m, int threads);

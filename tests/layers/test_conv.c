@@ -230,21 +230,31 @@ static void winograd_auto_rule(void)
     done:
         for (int i = 0; i < NV; i++) free(out[i]);
     }
-    /* Fewer than WINOGRAD_AUTO_MIN_C input channels: im2col whatever the map. */
-    const char *thin = "[net]\nwidth=16\nheight=16\nchannels=8\n%s\n[convolutional]\nfilters=16\n"
+    /* Input channels below WINOGRAD_AUTO_MIN_C: im2col whatever the map. From it to
+     * WINOGRAD_AUTO_MIN_C_F2: F(4x4) where it has a positive balance, never F(2x2) (16x16 batch 2,
+     * F(2x2) with 64 channels above, is F(4x4) with 32; 2x2 batch 128, F(2x2) above, is im2col). */
+    CHECK(WINOGRAD_AUTO_MIN_C > 8 && WINOGRAD_AUTO_MIN_C <= 32 && WINOGRAD_AUTO_MIN_C_F2 > 32);
+    const char *thin = "[net]\nwidth=%d\nheight=%d\nchannels=%d\n%s\n[convolutional]\nfilters=16\n"
                        "size=3\npad=1\nactivation=relu\n[cost]\ntype=sse\n";
-    float *o[2] = {NULL, NULL};
-    size_t no[2] = {0, 0};
-    char text[512];
-    snprintf(text, sizeof text, thin, "winograd=0");
-    int rc = run_once(text, 2, &o[0], &no[0]);
-    snprintf(text, sizeof text, thin, "winograd=auto");
-    if (!rc) rc = run_once(text, 2, &o[1], &no[1]);
-    if (!rc)
-        CHECK_MSG(no[0] == no[1] && !memcmp(o[0], o[1], no[0] * sizeof(float)),
-                  "8 input channels: winograd=auto is not im2col");
-    free(o[0]);
-    free(o[1]);
+    /* channels, side, batch, the explicit algorithm auto must give */
+    const struct { int c, side, batch; const char *want; } thin_cases[] = {
+        {8, 16, 2, "winograd=0"}, {32, 16, 2, "winograd=4"}, {32, 2, 128, "winograd=0"}};
+    for (size_t ci = 0; ci < sizeof thin_cases / sizeof thin_cases[0]; ci++) {
+        float *o[2] = {NULL, NULL};
+        size_t no[2] = {0, 0};
+        char text[512];
+        int c = thin_cases[ci].c, side = thin_cases[ci].side, batch = thin_cases[ci].batch;
+        snprintf(text, sizeof text, thin, side, side, c, thin_cases[ci].want);
+        int rc = run_once(text, batch, &o[0], &no[0]);
+        snprintf(text, sizeof text, thin, side, side, c, "winograd=auto");
+        if (!rc) rc = run_once(text, batch, &o[1], &no[1]);
+        if (!rc)
+            CHECK_MSG(no[0] == no[1] && !memcmp(o[0], o[1], no[0] * sizeof(float)),
+                      "%d input channels, %dx%d batch %d: winograd=auto is not %s", c, side, side,
+                      batch, thin_cases[ci].want);
+        free(o[0]);
+        free(o[1]);
+    }
 }
 
 int main(void)
