@@ -97,6 +97,7 @@ typedef struct gn_train_opts {
     /* [eval] */
     int64_t eval_every;  /* iterations; 0 = never (unless eval_epoch) */
     int eval_epoch;      /* evaluate at the end of every epoch */
+    int eval_tta;        /* GN_TTA_NONE or GN_TTA_FLIP (gn_evaluate) */
     /* [checkpoint] */
     int64_t ckpt_every;  /* iterations; 0 = off */
     double ckpt_minutes; /* 0 = off */
@@ -162,10 +163,20 @@ typedef struct gn_train_result {
 int gn_train(struct gn_cfg *cfg, const gn_train_args *args, gn_train_result *res,
              struct gn_err *err);
 
+/* Test-time augmentation of gn_evaluate and `gemmnet predict` ([eval] tta=). */
+enum { GN_TTA_NONE, GN_TTA_FLIP };
+/* Forward over the first ctx->batch images of net->input, with tta: returns the loss and sets
+ * *out to the net's outputs (batch x n_classes). GN_TTA_FLIP also runs the images mirrored left
+ * to right (net->input is left mirrored): *out is then mean, the mean of the two outputs (the
+ * caller's buffer of net->batch x n_classes floats), and the loss the mean of the two losses. */
+double gn_forward_tta(struct gn_net *net, const struct gn_ctx *ctx, int tta, float *mean,
+                      const float **out);
 /* Evaluates net over one pass of a validation loader (evaluation mode). With want_confusion
- * the result holds a confusion matrix (free with gn_eval_result_free). */
-int gn_evaluate(struct gn_net *net, struct gn_loader *val, int want_confusion, gn_eval_result *r,
-                struct gn_err *err);
+ * the result holds a confusion matrix (free with gn_eval_result_free). With GN_TTA_FLIP a
+ * classifier also sees every image mirrored left to right: top-1, top-5 and the confusion
+ * matrix come from the mean of the two outputs, the loss is the mean of the two losses. */
+int gn_evaluate(struct gn_net *net, struct gn_loader *val, int want_confusion, int tta,
+                gn_eval_result *r, struct gn_err *err);
 void gn_eval_result_free(gn_eval_result *r);
 
 /* Writes DIR/curves.svg from DIR/metrics.csv: loss and accuracy against iterations. */

@@ -34,6 +34,8 @@ static const char *predict_help =
     "--csv FILE: one row per image (written atomically): path, top-1 class, its\n"
     "probability, then one column per class with every probability; the header names the\n"
     "classes (from the checkpoint; numbers for a darknet .weights file, which has none).\n"
+    "With the config's [eval] tta=flip (or --set eval.tta=flip) each image is also run\n"
+    "mirrored left to right and the two outputs averaged.\n"
     "PATH is a checkpoint or a darknet .weights file, told apart by content. Unreadable\n"
     "images are skipped, listed and counted. Exit status 1 when no image could be read.\n";
 
@@ -255,6 +257,7 @@ int cmd_predict(int argc, char **argv)
     gn_loader *ld = NULL;
     char **cls = NULL, *names_copy = NULL;
     int64_t *idx = NULL;
+    float *mean = NULL; /* the two views' mean with tta=flip */
     gn_atomic_file out = {0}; /* the CSV, renamed into place once complete */
     int64_t done_rows = 0, failed = 0;
     int rc = GN_OK;
@@ -280,9 +283,10 @@ int cmd_predict(int argc, char **argv)
     int k = net->n_classes;
     cls = calloc((size_t)k, sizeof *cls);
     idx = malloc((size_t)batch * sizeof *idx);
+    if (to.eval_tta == GN_TTA_FLIP) mean = malloc((size_t)batch * (size_t)k * sizeof *mean);
     const char *names = gn_ckpt_meta(ck, "classes");
     names_copy = names ? gn_strdup(names) : NULL;
-    if (!cls || !idx || (names && !names_copy)) {
+    if (!cls || !idx || (names && !names_copy) || (to.eval_tta == GN_TTA_FLIP && !mean)) {
         rc = gn_err_set(&err, GN_ENOMEM, "out of memory");
         goto done;
     }
@@ -327,8 +331,8 @@ int cmd_predict(int argc, char **argv)
         if (n == 0) continue;
         gn_ctx ctx = gn_net_ctx(net, 0);
         ctx.batch = n;
-        gn_net_forward(net, &ctx);
-        const float *y = gn_net_output(net);
+        const float *y = NULL;
+        gn_forward_tta(net, &ctx, to.eval_tta, mean, &y);
         for (int i = 0; i < n; i++) {
             const float *p = y + (size_t)i * k;
             const char *path = files.v[idx[i]];
@@ -372,6 +376,7 @@ done_num:
 done:
     gn_atomic_abort(&out);
     free(idx);
+    free(mean);
     free(cls);
     free(names_copy);
     gn_loader_free(&ld);

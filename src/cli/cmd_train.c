@@ -182,7 +182,8 @@ static const char *eval_help =
     "                    [--confusion FILE.csv]\n\n"
     "Evaluates the weights on the config's validation split ([data] val=, or --set data.val=DIR):\n"
     "loss, top-1, top-5, per-class accuracy, and the confusion matrix as CSV (rows: true class,\n"
-    "columns: predicted class).\n";
+    "columns: predicted class). The config's [eval] tta=flip (or --set eval.tta=flip) also\n"
+    "feeds each image mirrored and scores the mean of the two outputs.\n";
 
 int cmd_eval(int argc, char **argv)
 {
@@ -229,7 +230,7 @@ int cmd_eval(int argc, char **argv)
     if (!rc && !gn_loader_has_split(&d, GN_SPLIT_VAL))
         rc = gn_err_set(&err, GN_ECONFIG, "no validation data: set [data] val= or --set data.val=DIR");
     if (!rc) rc = gn_loader_create(&val, &d, GN_SPLIT_VAL, batch, 1, &err);
-    if (!rc) rc = gn_evaluate(net, val, 1, &r, &err);
+    if (!rc) rc = gn_evaluate(net, val, 1, to.eval_tta, &r, &err);
     const char *f;
     while (val && (f = gn_loader_pop_failure(val))) fprintf(stderr, "warning: skipped %s\n", f);
     if (!rc) {

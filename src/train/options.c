@@ -21,6 +21,7 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     static const char *const on_error[] = {"stop", "continue", NULL};
     static const char *const optimizers[] = {"sgd", "adamw", NULL}; /* gn_optim_kind's order */
     static const char *const best_names[] = {"model", "ema", NULL};
+    static const char *const tta_names[] = {"none", "flip", NULL}; /* GN_TTA_* */
     memset(o, 0, sizeof *o);
     gn_cfg_section *net = gn_cfg_section_find(cfg, "net");
     gn_cfg_section *tr = gn_cfg_section_find(cfg, "train");
@@ -125,6 +126,7 @@ int gn_train_opts_parse(gn_train_opts *o, gn_cfg *cfg, gn_err *err)
     TRY(gn_cfg_float(tr, "bucket_mb", 8, 0.001, 1e6, &o->bucket_mb, err));
     TRY(gn_cfg_i64(ev, "every", 0, 0, INT64_MAX / 2, &o->eval_every, err));
     TRY(gn_cfg_bool(ev, "epoch", ev && !gn_cfg_has(ev, "every"), &o->eval_epoch, err));
+    TRY(gn_cfg_enum(ev, "tta", tta_names, GN_TTA_NONE, &o->eval_tta, err));
     TRY(gn_cfg_i64(ck, "every", 0, 0, INT64_MAX / 2, &o->ckpt_every, err));
     TRY(gn_cfg_float(ck, "minutes", 0, 0, 1e9, &o->ckpt_minutes, err));
     TRY(gn_cfg_int(ck, "keep", 3, 0, 1 << 20, &o->ckpt_keep, err));

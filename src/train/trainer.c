@@ -665,7 +665,7 @@ static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn
     }
     int swap = t->ema && t->o.ema_eval;
     if (swap) gn_ema_swap(t->ema);
-    rc = gn_evaluate(t->net, t->val, 0, r, err);
+    rc = gn_evaluate(t->net, t->val, 0, t->o.eval_tta, r, err);
     if (swap) gn_ema_swap(t->ema);
     drain_failures(t, t->val);
     if (rc) return rc;
@@ -692,9 +692,9 @@ static int evaluate(trainer *t, gn_eval_result *r, int record, int *improved, gn
     if (!t->metrics) return GN_OK; /* ranks other than 0 */
     if (t->classify)
         logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.4f  top1 %.2f%%  top5 "
-              "%.2f%%  (%" PRId64 " images, %.1fs)%s%s", t->iter, r->loss, 100 * r->top1,
+              "%.2f%%  (%" PRId64 " images, %.1fs)%s%s%s", t->iter, r->loss, 100 * r->top1,
               100 * r->top5, r->images, gn_now() - t0, swap ? "  (EMA)" : "",
-              *improved ? "  best so far" : "");
+              t->o.eval_tta == GN_TTA_FLIP ? "  (flip TTA)" : "", *improved ? "  best so far" : "");
     else
         logf_(t, GN_LOG_INFO, "eval at iteration %" PRId64 ": loss %.6f (%" PRId64 " rows)%s%s",
               t->iter, r->loss, r->images, swap ? "  (EMA)" : "",

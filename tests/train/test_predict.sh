@@ -3,7 +3,7 @@
 # the same CSV rows (so a batch of 4 with a short last batch gives each image the probabilities
 # it gets alone at batch 1); the CSV's layout (path, top-1 class, its probability, one column
 # per class named from the checkpoint); broken JPEGs skipped and counted; nothing written when
-# no image can be read.
+# no image can be read; with eval.tta=flip, the same top-1 as gemmnet eval.
 set -uo pipefail
 G=${GEMMNET:?}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +37,18 @@ for f in $(tail -n +2 "$tmp/dir.csv" | cut -d, -f1); do
 done
 tail -n +2 "$tmp/dir.csv" >"$tmp/dir.rows"
 check 'cmp -s "$tmp/dir.rows" "$tmp/single.rows"' "folder rows equal single-image rows"
+
+# test-time augmentation (eval.tta=flip): predict's top-1 over the validation folder equals
+# gemmnet eval's, with and without it, and the mirrored view changes the probabilities
+acc_of() { awk -F, 'NR > 1 { n = split($1, p, "/"); right += ($2 == p[n - 1]); all++ }
+                    END { printf "%.2f%%", 100 * right / all }' "$1"; }
+for tta in none flip; do
+    "${P[@]}" --batch 4 --set eval.tta=$tta --csv "$tmp/tta-$tta.csv" "$tmp/d/val" >/dev/null || fail=1
+    ev=$("$G" eval "$tmp/t.cfg" --weights "$W" --batch 4 --set eval.tta=$tta | sed -n 's/.*top1 \([0-9.]*%\).*/\1/p')
+    check '[ -n "$ev" ] && [ "$(acc_of "$tmp/tta-$tta.csv")" = "$ev" ]' "tta=$tta: predict's top-1 is eval's ($ev)"
+done
+check 'cmp -s "$tmp/dir.csv" "$tmp/tta-none.csv"' "tta=none is the plain output"
+check '! cmp -s "$tmp/tta-none.csv" "$tmp/tta-flip.csv"' "tta=flip changes the probabilities"
 
 # a plain list (absolute paths) and a Caffe-style list (relative to its folder, with labels)
 cut -d, -f1 "$tmp/dir.rows" >"$tmp/list.txt"
