@@ -169,7 +169,7 @@ enum { GN_TTA_NONE, GN_TTA_FLIP };
  * *out to the net's outputs (batch x n_classes). GN_TTA_FLIP also runs the images mirrored left
  * to right (net->input is left mirrored): *out is then mean, the mean of the two outputs (the
  * caller's buffer of net->batch x n_classes floats), and the loss the mean of the two losses. */
-double gn_forward_tta(struct gn_net *net, const struct gn_ctx *ctx, int tta, float *mean,
+double gn_eval_forward(struct gn_net *net, const struct gn_ctx *ctx, int tta, float *mean,
                       const float **out);
 /* Evaluates net over one pass of a validation loader (evaluation mode). With want_confusion
  * the result holds a confusion matrix (free with gn_eval_result_free). With GN_TTA_FLIP a

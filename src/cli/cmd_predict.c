@@ -332,7 +332,7 @@ int cmd_predict(int argc, char **argv)
         gn_ctx ctx = gn_net_ctx(net, 0);
         ctx.batch = n;
         const float *y = NULL;
-        gn_forward_tta(net, &ctx, to.eval_tta, mean, &y);
+        gn_eval_forward(net, &ctx, to.eval_tta, mean, &y);
         for (int i = 0; i < n; i++) {
             const float *p = y + (size_t)i * k;
             const char *path = files.v[idx[i]];

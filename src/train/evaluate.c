@@ -22,7 +22,7 @@ static void flip_input(gn_net *net, int n)
     }
 }
 
-double gn_forward_tta(gn_net *net, const gn_ctx *ctx, int tta, float *mean, const float **out)
+double gn_eval_forward(gn_net *net, const gn_ctx *ctx, int tta, float *mean, const float **out)
 {
     gn_ctx c = *ctx;
     double loss = gn_net_forward(net, &c);
@@ -75,7 +75,7 @@ int gn_evaluate(gn_net *net, gn_loader *val, int want_confusion, int tta, gn_eva
         ctx.batch = n;
         ctx.loss_scale = 1.0f / (float)n;
         const float *p = NULL;
-        loss_sum += gn_forward_tta(net, &ctx, mean ? tta : GN_TTA_NONE, mean, &p) * n;
+        loss_sum += gn_eval_forward(net, &ctx, mean ? tta : GN_TTA_NONE, mean, &p) * n;
         r->images += n;
         if (!classify) continue;
         for (int i = 0; i < n; i++) {

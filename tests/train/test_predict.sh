@@ -43,9 +43,12 @@ check 'cmp -s "$tmp/dir.rows" "$tmp/single.rows"' "folder rows equal single-imag
 acc_of() { awk -F, 'NR > 1 { n = split($1, p, "/"); right += ($2 == p[n - 1]); all++ }
                     END { printf "%.2f%%", 100 * right / all }' "$1"; }
 for tta in none flip; do
-    "${P[@]}" --batch 4 --set eval.tta=$tta --csv "$tmp/tta-$tta.csv" "$tmp/d/val" >/dev/null || fail=1
-    ev=$("$G" eval "$tmp/t.cfg" --weights "$W" --batch 4 --set eval.tta=$tta | sed -n 's/.*top1 \([0-9.]*%\).*/\1/p')
-    check '[ -n "$ev" ] && [ "$(acc_of "$tmp/tta-$tta.csv")" = "$ev" ]' "tta=$tta: predict's top-1 is eval's ($ev)"
+    "${P[@]}" --batch 4 --set eval.tta=$tta --csv "$tmp/tta-$tta.csv" "$tmp/d/val" >/dev/null ||
+        fail=1
+    ev=$("$G" eval "$tmp/t.cfg" --weights "$W" --batch 4 --set eval.tta=$tta |
+        sed -n 's/.*top1 \([0-9.]*%\).*/\1/p')
+    check '[ -n "$ev" ] && [ "$(acc_of "$tmp/tta-$tta.csv")" = "$ev" ]' \
+        "tta=$tta: predict's top-1 is eval's ($ev)"
 done
 check 'cmp -s "$tmp/dir.csv" "$tmp/tta-none.csv"' "tta=none is the plain output"
 check '! cmp -s "$tmp/tta-none.csv" "$tmp/tta-flip.csv"' "tta=flip changes the probabilities"
